@@ -1,0 +1,3 @@
+module github.com/segflow/segflow
+
+go 1.26
