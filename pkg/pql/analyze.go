@@ -11,15 +11,15 @@ import (
 type Info struct {
 	// ProfilePaths are the dotted profile paths read (a path covers what
 	// is below it), sorted.
-	ProfilePaths []string
+	ProfilePaths []string `json:"profilePaths"`
 	// EventPaths are the dotted ExperienceEvent paths read, sorted.
-	EventPaths []string
+	EventPaths []string `json:"eventPaths"`
 	// ReadsEvents is true when the query looks at xEvent at all.
-	ReadsEvents bool
+	ReadsEvents bool `json:"readsEvents"`
 	// Segments are the inSegment ids used, sorted.
-	Segments []string
+	Segments []string `json:"segments"`
 	// UsesNow is true when the result depends on the evaluation time.
-	UsesNow bool
+	UsesNow bool `json:"usesNow"`
 }
 
 // Analyze reports what a query touches. It needs no schema.

@@ -33,7 +33,11 @@ func Compile(q *Query, opts Options) (*Plan, error) {
 	c := newCompiler(q, opts)
 	opts.Schema.mu.RLock()
 	root := c.expr(q.Root)
+	// The condition form compiles the same nodes again: keep one copy of
+	// their diagnostics.
+	nerrs, nwarns := len(c.errs), len(c.warns)
 	pred := c.cond(q.Root)
+	c.errs, c.warns = c.errs[:nerrs], c.warns[:nwarns]
 	opts.Schema.mu.RUnlock()
 	if len(c.errs) > 0 {
 		return nil, c.errs

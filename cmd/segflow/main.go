@@ -1,0 +1,56 @@
+// Command segflow is Segflow's one binary: the subcommand picks the role.
+// Today it offers the PQL tools; the services arrive with their issues.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `usage: segflow <command> [arguments]
+
+commands:
+  pql check [-json] <query>      parse a PQL query, print it canonically and what it reads
+  pql convert -to json|text <q>  convert between pql/text and pql/json
+  up                             run everything in one process (not built yet: see README)
+
+Run "segflow <command> -h" for a command's flags.
+`
+
+// errUsage marks errors that should print the usage text.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, errUsage) {
+			fmt.Fprint(os.Stderr, usage)
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "segflow:", err)
+		os.Exit(1)
+	}
+}
+
+// run dispatches a subcommand; tests call it directly.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch args[0] {
+	case "pql":
+		return runPQL(args[1:], stdin, stdout, stderr)
+	case "up":
+		return errors.New("up is not built yet: the pipeline services and ups land with issues 3 to 5")
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
+}
