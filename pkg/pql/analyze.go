@@ -102,6 +102,20 @@ func (a *analyzer) record(o origin) {
 	}
 }
 
+// recordUnread records o when no path below it is recorded: iterating an
+// array reads which elements exist even when no field of them is read.
+func (a *analyzer) recordUnread(o origin) {
+	if o.root == rootNone || o.path == "" {
+		return
+	}
+	for p := range a.paths {
+		if p.root == o.root && (p.path == o.path || strings.HasPrefix(p.path, o.path+".")) {
+			return
+		}
+	}
+	a.record(o)
+}
+
 func (a *analyzer) bind(name string, o origin) {
 	a.vars = append(a.vars, struct {
 		name string
@@ -190,16 +204,21 @@ func (a *analyzer) node(n Node) origin {
 			o := a.node(b.Source)
 			a.bind(b.Var, o)
 			a.use(b.Cond)
+			a.recordUnread(o)
 		}
 		a.unbind(len(n.Bindings))
 	case *Select:
-		a.bind(n.Var, a.node(n.Source))
+		o := a.node(n.Source)
+		a.bind(n.Var, o)
 		a.use(n.Cond)
+		a.recordUnread(o)
 		a.unbind(1)
 	case *Aggregate:
-		a.bind(n.Var, a.node(n.Source))
+		o := a.node(n.Source)
+		a.bind(n.Var, o)
 		a.use(n.Expr)
 		a.use(n.Cond)
+		a.recordUnread(o)
 		a.unbind(1)
 	case *Occurs:
 		a.use(n.X)

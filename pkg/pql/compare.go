@@ -3,7 +3,6 @@ package pql
 import (
 	"cmp"
 	"math"
-	"math/bits"
 	"strings"
 )
 
@@ -21,7 +20,12 @@ func order(a, b Value) (int, bool) {
 	switch {
 	case a.kind == KindInt && b.kind == KindInt:
 		return cmp.Compare(int64(a.num), int64(b.num)), true
-	case a.isNumber() && b.isNumber():
+	case a.kind == KindInt && b.kind == KindDouble:
+		return cmpIntFloat(int64(a.num), b.Float())
+	case a.kind == KindDouble && b.kind == KindInt:
+		c, ok := cmpIntFloat(int64(b.num), a.Float())
+		return -c, ok
+	case a.kind == KindDouble && b.kind == KindDouble:
 		x, y := a.Float(), b.Float()
 		if math.IsNaN(x) || math.IsNaN(y) {
 			return 0, false
@@ -45,6 +49,24 @@ func order(a, b Value) (int, bool) {
 		return 1, true // only = and != are meaningful
 	}
 	return 0, false
+}
+
+// cmpIntFloat compares an integer with a double exactly (converting the
+// integer to float64 would make 2^53+1 equal 2^53).
+func cmpIntFloat(i int64, d float64) (int, bool) {
+	switch {
+	case math.IsNaN(d):
+		return 0, false
+	case d >= 1<<63:
+		return -1, true
+	case d < -(1 << 63):
+		return 1, true
+	}
+	t := math.Trunc(d)
+	if c := cmp.Compare(i, int64(t)); c != 0 {
+		return c, true
+	}
+	return cmp.Compare(0, d-t), true // same integer part: the fraction decides
 }
 
 // asMicros reads a value as a timestamp: a timestamp, an ISO 8601 string, or
@@ -193,7 +215,7 @@ func arith(op string, a, b Value) Value {
 		x, y := int64(a.num), int64(b.num)
 		switch op {
 		case "+":
-			if s := x + y; (s > x) == (y > 0) {
+			if s, ok := addInt(x, y); ok {
 				return Int(s)
 			}
 		case "-":
@@ -201,12 +223,7 @@ func arith(op string, a, b Value) Value {
 				return Int(s)
 			}
 		case "*":
-			hi, lo := bits.Mul64(uint64(abs(x)), uint64(abs(y)))
-			if hi == 0 && lo <= math.MaxInt64 && x != math.MinInt64 && y != math.MinInt64 {
-				p := int64(lo)
-				if (x < 0) != (y < 0) {
-					p = -p
-				}
+			if p, ok := mulInt(x, y); ok {
 				return Int(p)
 			}
 		case "%":
@@ -245,24 +262,31 @@ func arith(op string, a, b Value) Value {
 	return Double(r)
 }
 
-func abs(x int64) int64 {
-	if x < 0 {
-		return -x
+// mulInt multiplies, reporting overflow.
+func mulInt(x, y int64) (int64, bool) {
+	if x == 0 || y == 0 {
+		return 0, true
 	}
-	return x
+	p := x * y
+	if p/y != x || (x == -1 && y == math.MinInt64) || (y == -1 && x == math.MinInt64) {
+		return 0, false
+	}
+	return p, true
+}
+
+// addInt adds, reporting overflow.
+func addInt(x, y int64) (int64, bool) {
+	s := x + y
+	return s, (s > x) == (y > 0)
 }
 
 // satMul multiplies, saturating at the int64 range.
 func satMul(a, b int64) int64 {
-	if a == 0 || b == 0 {
-		return 0
+	if p, ok := mulInt(a, b); ok {
+		return p
 	}
-	p := a * b
-	if p/b != a || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) {
-		if (a < 0) != (b < 0) {
-			return math.MinInt64
-		}
-		return math.MaxInt64
+	if (a < 0) != (b < 0) {
+		return math.MinInt64
 	}
-	return p
+	return math.MaxInt64
 }

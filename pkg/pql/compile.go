@@ -630,11 +630,45 @@ func (c *compiler) withScope(t *Type, fn func()) {
 	c.scopes = c.scopes[:len(c.scopes)-1]
 }
 
+// elemPred is a condition on each element of an array: the element is the
+// implicit parameter, and also a variable when the condition is a
+// one-parameter lambda ((X) => X.price > 5).
+type elemPred struct {
+	cond func(*frame) bool
+	slot int // the lambda parameter's variable slot, or -1
+}
+
+// elemPred compiles cond as a per-element condition for elements of type et.
+func (c *compiler) elemPred(cond Node, et *Type) elemPred {
+	p := elemPred{slot: -1}
+	c.withScope(et, func() {
+		if l, ok := cond.(*Lambda); ok && len(l.Params) == 1 {
+			p.slot = c.bindVar(l.Params[0], et)
+			p.cond = c.cond(l.Body)
+			c.unbindVar()
+			return
+		}
+		p.cond = c.cond(cond)
+	})
+	return p
+}
+
+// test evaluates the condition on e, with the scope entered at top.
+func (p *elemPred) test(f *frame, top int, e Value) bool {
+	f.scopes[top] = e
+	if p.slot >= 0 {
+		f.vars[p.slot] = e
+	}
+	return p.cond(f)
+}
+
 func (c *compiler) filter(n *Filter) cexpr {
 	x := c.expr(n.X)
-	et := elemType(x.typ)
-	var cond func(*frame) bool
-	c.withScope(et, func() { cond = c.cond(n.Cond) })
+	return c.filterOf(x, c.elemPred(n.Cond, elemType(x.typ)))
+}
+
+// filterOf materializes the elements of x that pass p.
+func (c *compiler) filterOf(x cexpr, p elemPred) cexpr {
 	slot := c.newBuf()
 	return cexpr{eval: func(f *frame) Value {
 		list := elems(x.eval(f))
@@ -644,23 +678,24 @@ func (c *compiler) filter(n *Filter) cexpr {
 		buf := f.bufs[slot][:0]
 		top := f.enter()
 		for _, e := range list {
-			f.scopes[top] = e
-			if cond(f) {
+			if p.test(f, top, e) {
 				buf = append(buf, e)
 			}
 		}
 		f.pop()
 		f.bufs[slot] = buf
 		return Array(buf)
-	}, typ: ArrayOf(et)}
+	}, typ: ArrayOf(elemType(x.typ))}
 }
 
 // filterExists is a filter used as a condition: true at the first match,
 // nothing materialized.
 func (c *compiler) filterExists(n *Filter) func(*frame) bool {
 	x := c.expr(n.X)
-	var cond func(*frame) bool
-	c.withScope(elemType(x.typ), func() { cond = c.cond(n.Cond) })
+	return existsOf(x, c.elemPred(n.Cond, elemType(x.typ)))
+}
+
+func existsOf(x cexpr, p elemPred) func(*frame) bool {
 	return func(f *frame) bool {
 		list := elems(x.eval(f))
 		if !f.spend(len(list)) {
@@ -669,8 +704,7 @@ func (c *compiler) filterExists(n *Filter) func(*frame) bool {
 		top := f.enter()
 		defer f.pop()
 		for _, e := range list {
-			f.scopes[top] = e
-			if cond(f) {
+			if p.test(f, top, e) {
 				return true
 			}
 		}
@@ -681,8 +715,7 @@ func (c *compiler) filterExists(n *Filter) func(*frame) bool {
 // filterCount counts the elements of a filter without materializing them.
 func (c *compiler) filterCount(n *Filter) cexpr {
 	x := c.expr(n.X)
-	var cond func(*frame) bool
-	c.withScope(elemType(x.typ), func() { cond = c.cond(n.Cond) })
+	p := c.elemPred(n.Cond, elemType(x.typ))
 	return cexpr{eval: func(f *frame) Value {
 		list := elems(x.eval(f))
 		if !f.spend(len(list)) {
@@ -691,8 +724,7 @@ func (c *compiler) filterCount(n *Filter) cexpr {
 		count := int64(0)
 		top := f.enter()
 		for _, e := range list {
-			f.scopes[top] = e
-			if cond(f) {
+			if p.test(f, top, e) {
 				count++
 			}
 		}

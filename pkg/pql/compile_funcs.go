@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -68,7 +69,11 @@ func (c *compiler) date(n *Call) cexpr {
 		if yy < 1 || yy > 9999 || mm < 1 || mm > 12 || dd < 1 || dd > 31 {
 			return Value{}
 		}
-		return Time(time.Date(int(yy), time.Month(mm), int(dd), 0, 0, 0, 0, time.UTC))
+		t := time.Date(int(yy), time.Month(mm), int(dd), 0, 0, 0, 0, time.UTC)
+		if t.Day() != int(dd) { // 29 February 2023 does not roll over into March
+			return Value{}
+		}
+		return Time(t)
 	}
 	if consts {
 		v := mk(nil)
@@ -306,12 +311,19 @@ func (c *compiler) stringTestPred(n *Method, x cexpr) func(*frame) bool {
 	switch n.Name {
 	case "startsWith", "doesNotStartWith":
 		test = func(s, t string, cs bool) bool {
-			return len(s) >= len(t) && (s[:len(t)] == t || !cs && strings.EqualFold(s[:len(t)], t))
+			if cs {
+				return strings.HasPrefix(s, t)
+			}
+			_, ok := prefixFold(s, t)
+			return ok
 		}
 		negate = n.Name == "doesNotStartWith"
 	case "endsWith", "doesNotEndWith":
 		test = func(s, t string, cs bool) bool {
-			return len(s) >= len(t) && (s[len(s)-len(t):] == t || !cs && strings.EqualFold(s[len(s)-len(t):], t))
+			if cs {
+				return strings.HasSuffix(s, t)
+			}
+			return suffixFold(s, t)
 		}
 		negate = n.Name == "doesNotEndWith"
 	case "contains", "doesNotContain":
@@ -369,15 +381,61 @@ func (c *compiler) stringTestPred(n *Method, x cexpr) func(*frame) bool {
 
 // containsFold is a case-insensitive strings.Contains without allocating.
 func containsFold(s, sub string) bool {
-	if sub == "" {
-		return true
-	}
-	for i := 0; i+len(sub) <= len(s); {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
+	for i := 0; i <= len(s); {
+		if _, ok := prefixFold(s[i:], sub); ok {
 			return true
+		}
+		if i == len(s) {
+			break
 		}
 		_, size := utf8.DecodeRuneInString(s[i:])
 		i += size
+	}
+	return false
+}
+
+// prefixFold reports whether s starts with prefix under Unicode simple case
+// folding, comparing rune by rune (the folded forms of a character can
+// differ in byte length, as K and the Kelvin sign do). n is the length of
+// the matching part of s.
+func prefixFold(s, prefix string) (n int, ok bool) {
+	for _, r := range prefix {
+		if n >= len(s) {
+			return 0, false
+		}
+		c, size := utf8.DecodeRuneInString(s[n:])
+		if !foldEqual(c, r) {
+			return 0, false
+		}
+		n += size
+	}
+	return n, true
+}
+
+// suffixFold reports whether s ends with suffix under simple case folding.
+func suffixFold(s, suffix string) bool {
+	for len(suffix) > 0 {
+		if len(s) == 0 {
+			return false
+		}
+		r, rs := utf8.DecodeLastRuneInString(suffix)
+		c, cs := utf8.DecodeLastRuneInString(s)
+		if !foldEqual(c, r) {
+			return false
+		}
+		suffix, s = suffix[:len(suffix)-rs], s[:len(s)-cs]
+	}
+	return true
+}
+
+func foldEqual(a, b rune) bool {
+	if a == b {
+		return true
+	}
+	for r := unicode.SimpleFold(a); r != a; r = unicode.SimpleFold(r) {
+		if r == b {
+			return true
+		}
 	}
 	return false
 }
@@ -461,9 +519,7 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 		if len(n.Args) == 0 {
 			return cexpr{eval: func(f *frame) Value {
 				var acc accumulator
-				for _, e := range elems(x.eval(f)) {
-					acc.add(e)
-				}
+				acc.addAll(x.eval(f))
 				return acc.result(fn)
 			}, typ: aggType(fn, et)}
 		}
@@ -476,15 +532,8 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 			}
 			for _, e := range list {
 				bind(f, e)
-				v := arg.eval(f)
+				acc.addAll(arg.eval(f))
 				f.pop()
-				if v.kind == KindArray {
-					for _, w := range v.list {
-						acc.add(w)
-					}
-				} else {
-					acc.add(v)
-				}
 			}
 			return acc.result(fn)
 		}, typ: aggType(fn, arg.typ)}
@@ -492,47 +541,12 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 		if len(n.Args) == 0 {
 			return cexpr{eval: func(f *frame) Value { return Bool(len(elems(x.eval(f))) > 0) }, typ: BoolType}
 		}
-		var cond func(*frame) bool
-		var bind func(*frame, Value)
-		c.withScope(et, func() {
-			var e cexpr
-			e, bind = c.lambdaArg(n.Args[0], et)
-			cond = func(f *frame) bool { return e.eval(f).truthy() }
-		})
-		if n.Name == "exists" {
-			return cexpr{eval: func(f *frame) Value {
-				list := elems(x.eval(f))
-				if !f.spend(len(list)) {
-					return Value{}
-				}
-				for _, e := range list {
-					bind(f, e)
-					ok := cond(f)
-					f.pop()
-					if ok {
-						return Bool(true)
-					}
-				}
-				return Bool(false)
-			}, typ: BoolType}
+		p := c.elemPred(n.Args[0], et)
+		if n.Name == "filter" {
+			return c.filterOf(x, p)
 		}
-		slot := c.newBuf()
-		return cexpr{eval: func(f *frame) Value {
-			list := elems(x.eval(f))
-			if !f.spend(len(list)) {
-				return Value{}
-			}
-			buf := f.bufs[slot][:0]
-			for _, e := range list {
-				bind(f, e)
-				if cond(f) {
-					buf = append(buf, e)
-				}
-				f.pop()
-			}
-			f.bufs[slot] = buf
-			return Array(buf)
-		}, typ: ArrayOf(et)}
+		exists := existsOf(x, p)
+		return cexpr{eval: func(f *frame) Value { return Bool(exists(f)) }, typ: BoolType}
 	case "map":
 		return c.mapMethod(n, x, et)
 	case "groupBy":
@@ -725,11 +739,8 @@ func (c *compiler) setMethod(n *Method, x cexpr, et *Type) cexpr {
 	case "subsetOf", "supersetOf":
 		super := n.Name == "supersetOf"
 		return cexpr{eval: func(f *frame) Value {
-			a, b := x.eval(f), y.eval(f)
-			if a.kind == KindNull || b.kind == KindNull {
-				return Bool(false)
-			}
-			la, lb := elems(a), elems(b)
+			// Null is an empty array: the empty set is a subset of all.
+			la, lb := elems(x.eval(f)), elems(y.eval(f))
 			if super {
 				la, lb = lb, la
 			}
@@ -756,15 +767,16 @@ func (c *compiler) setMethod(n *Method, x cexpr, et *Type) cexpr {
 	}, typ: ArrayOf(et)}
 }
 
-// accumulator folds values for sum, average, min and max. Non-numbers are
-// skipped by sum and average; min and max also order strings and times.
+// accumulator folds values for sum, average, min and max. sum and average
+// take numbers only; min and max also order strings and timestamps.
 type accumulator struct {
-	n      int
-	isum   int64
-	fsum   float64
-	double bool
-	best   Value
-	minV   Value
+	n       int   // values seen (min, max)
+	nums    int   // numbers seen (sum, average)
+	isum    int64 // integer sum while it neither overflows nor meets a double
+	fsum    float64
+	inexact bool // the sum is a double: a double was added, or isum overflowed
+	best    Value
+	minV    Value
 }
 
 func (a *accumulator) add(v Value) {
@@ -773,11 +785,15 @@ func (a *accumulator) add(v Value) {
 		return
 	}
 	if v.isNumber() {
-		if v.kind == KindDouble {
-			a.double = true
-		}
-		a.isum += v.Int()
+		a.nums++
 		a.fsum += v.Float()
+		if v.kind == KindDouble {
+			a.inexact = true
+		} else if s, ok := addInt(a.isum, int64(v.num)); ok {
+			a.isum = s
+		} else {
+			a.inexact = true
+		}
 	}
 	if a.n == 0 {
 		a.best, a.minV = v, v
@@ -792,20 +808,31 @@ func (a *accumulator) add(v Value) {
 	a.n++
 }
 
+// addAll adds v, or each element of an array v.
+func (a *accumulator) addAll(v Value) {
+	if v.kind != KindArray {
+		a.add(v)
+		return
+	}
+	for _, e := range v.list {
+		a.add(e)
+	}
+}
+
 func (a *accumulator) result(fn string) Value {
 	switch fn {
 	case "sum":
-		if a.double {
+		if a.inexact {
 			return Double(a.fsum)
 		}
 		return Int(a.isum)
 	case "count":
 		return Int(int64(a.n))
 	case "average":
-		if a.n == 0 {
+		if a.nums == 0 {
 			return Value{}
 		}
-		return Double(a.fsum / float64(a.n))
+		return Double(a.fsum / float64(a.nums))
 	case "min":
 		return a.minV
 	}
@@ -846,14 +873,7 @@ func (c *compiler) aggregate(n *Aggregate) cexpr {
 				acc.n++
 				continue
 			}
-			v := expr.eval(f)
-			if v.kind == KindArray {
-				for _, w := range v.list {
-					acc.add(w)
-				}
-			} else {
-				acc.add(v)
-			}
+			acc.addAll(expr.eval(f))
 		}
 		return acc.result(fn)
 	}, typ: aggType(fn, expr.typ)}

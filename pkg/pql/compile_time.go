@@ -163,7 +163,8 @@ func (c *compiler) timeRef(t TimeRef) func(*frame) (interval, bool) {
 	}
 	x := c.expr(t.X)
 	c.wantTime(t.X, x.typ)
-	_, isDate := t.X.(*Call)
+	call, _ := t.X.(*Call)
+	isDate := call != nil && call.Name == "date"
 	return func(f *frame) (interval, bool) {
 		v := x.eval(f)
 		if v.kind == KindArray { // a path through an array: its first value
@@ -213,8 +214,10 @@ func (s *OccursSpec) holdsFn() func(b *specBounds, ts int64) bool {
 		}
 		return func(b *specBounds, ts int64) bool { return ts >= b.hi }
 	}
-	inUnit := func(b *specBounds, ts int64) bool { return b.b <= ts && ts < b.b2 }
 	if s.Dir == "before" {
+		// The unit after the boundary, but never past the reference's end:
+		// with calendar clamping one month after 3 March can be 3 April.
+		inUnit := func(b *specBounds, ts int64) bool { return b.b <= ts && ts < b.b2 && ts < b.hi }
 		switch s.Op {
 		case "<":
 			return func(b *specBounds, ts int64) bool { return b.b < ts && ts <= b.ref }
@@ -229,6 +232,7 @@ func (s *OccursSpec) holdsFn() func(b *specBounds, ts int64) bool {
 		}
 		return inUnit
 	}
+	inUnit := func(b *specBounds, ts int64) bool { return b.b <= ts && ts < b.b2 && ts >= b.ref }
 	switch s.Op { // after, from
 	case "<":
 		return func(b *specBounds, ts int64) bool { return b.ref <= ts && ts < b.b }

@@ -10,7 +10,7 @@ import (
 // Limits that keep hostile input from running away.
 const (
 	MaxQueryLength = 64 << 10 // bytes of pql/text or pql/json
-	MaxDepth       = 128      // nesting of expressions
+	MaxDepth       = 1000     // nesting of expressions: a generated "a or b or ..." of 900 terms fits
 	MaxRegexLength = 1024     // bytes of a regular expression or like pattern
 )
 

@@ -250,10 +250,8 @@ func (v Value) String() string {
 // value across integer and double; arrays and maps compare element-wise.
 func Equal(a, b Value) bool {
 	if a.isNumber() && b.isNumber() {
-		if a.kind == KindInt && b.kind == KindInt {
-			return a.num == b.num
-		}
-		return a.Float() == b.Float()
+		c, ok := order(a, b)
+		return ok && c == 0
 	}
 	if a.kind != b.kind {
 		return false
