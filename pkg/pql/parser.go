@@ -29,6 +29,7 @@ func Parse(text string) (*Query, error) {
 	}
 	if d := depth(root, 0); d > MaxDepth {
 		e := &SyntaxError{Pos: root.Pos(), Msg: fmt.Sprintf("query nests %d levels deep, the limit is %d", d, MaxDepth), limit: true}
+		e.Snippet = snippet(text, e.Pos)
 		return nil, e
 	}
 	return &Query{Root: root, Source: text}, nil
@@ -166,11 +167,17 @@ func (p *parser) expectIdent(what string) token {
 	return p.nextTok()
 }
 
+// maxParseDepth bounds the recursion of the parser; the tree itself is
+// held to MaxDepth by depth(). Canonical text spends up to two levels per
+// tree level (the "not" and the parentheses of not (x), -(x), let ... in
+// (x)), so any tree within MaxDepth must print to text within this bound.
+const maxParseDepth = 2 * MaxDepth
+
 func (p *parser) enter() {
 	p.depth++
-	if p.depth > MaxDepth {
+	if p.depth > maxParseDepth {
 		t := p.tok()
-		panic(bail{&SyntaxError{Pos: t.pos, Msg: fmt.Sprintf("query nests deeper than %d levels", MaxDepth), limit: true}})
+		panic(bail{&SyntaxError{Pos: t.pos, Msg: fmt.Sprintf("query nests deeper than %d levels", maxParseDepth), limit: true}})
 	}
 }
 
@@ -620,6 +627,19 @@ func isAggKw(s string) bool {
 	return false
 }
 
+// isAggTok reports whether t is an aggregate keyword (without allocating).
+func isAggTok(t token) bool {
+	if t.kind != tokIdent || t.quoted {
+		return false
+	}
+	for _, kw := range [...]string{"sum", "count", "min", "max", "average"} {
+		if strings.EqualFold(t.text, kw) {
+			return true
+		}
+	}
+	return false
+}
+
 // aggregateVar returns V when "sum EXPR over V from" starts here, else "".
 // V is used in EXPR before it is declared, so it is found by looking ahead.
 func (p *parser) aggregateVar() string {
@@ -636,9 +656,17 @@ func (p *parser) aggregateVar() string {
 	default:
 		return ""
 	}
-	level := 0
+	// nested counts the comprehensions that start inside EXPR at this
+	// level: each owns the next "over", as in sum count X.a over X from
+	// b over Y from c.
+	level, nested := 0, 0
 	for j := p.i + 1; j < len(p.toks)-1; j++ {
 		tk := p.toks[j]
+		if level == 0 && isAggTok(tk) {
+			if prev := p.toks[j-1]; !(prev.kind == tokPunct && (prev.text == "." || prev.text == "^")) {
+				nested++
+			}
+		}
 		if tk.kind == tokPunct {
 			switch tk.text {
 			case "(", "[", "{":
@@ -654,7 +682,12 @@ func (p *parser) aggregateVar() string {
 		if level < 0 {
 			return ""
 		}
-		if level == 0 && isKwTok(tk, "over") {
+		// "over" right after "." or "^" is a field name (x.over), not ours.
+		if prev := p.toks[j-1]; level == 0 && isKwTok(tk, "over") && !(prev.kind == tokPunct && (prev.text == "." || prev.text == "^")) {
+			if nested > 0 {
+				nested--
+				continue
+			}
 			if v := p.toks[j+1]; v.kind == tokIdent && isKwTok(p.toks[min(j+2, len(p.toks)-1)], "from") {
 				return v.text
 			}
@@ -666,6 +699,8 @@ func (p *parser) aggregateVar() string {
 
 // parseAggregate parses "sum EXPR over V from SOURCE [where COND]".
 func (p *parser) parseAggregate(name string) Node {
+	p.enter()
+	defer p.leave()
 	t := p.nextTok()
 	mark := p.bind(name)
 	expr := p.parseAdd()
@@ -684,6 +719,8 @@ func (p *parser) parseAggregate(name string) Node {
 }
 
 func (p *parser) parseQuantifier() Node {
+	p.enter()
+	defer p.leave()
 	t := p.nextTok()
 	q := &Quantifier{At: t.pos, All: strings.EqualFold(t.text, "forall")}
 	mark := len(p.vars)
@@ -708,6 +745,8 @@ func (p *parser) parseQuantifier() Node {
 }
 
 func (p *parser) parseSelect() Node {
+	p.enter()
+	defer p.leave()
 	t := p.nextTok()
 	v := p.expectIdent("a variable name").text
 	p.expectKw("from")

@@ -319,8 +319,10 @@ func (p *printer) time(t TimeRef) {
 	case TimeThis, TimeLast, TimeNext:
 		p.s(map[TimeKind]string{TimeThis: "this", TimeLast: "last", TimeNext: "next"}[t.Kind] + " " + t.Unit.String())
 	default:
-		switch t.X.(type) {
-		case *Field, *Call, *Method, *Var, *Param, *Filter:
+		// The parser reads a time that starts with a name, $n, ^ or a
+		// function call; anything else (-5.x, [1].x, {...}.x) needs parens.
+		switch leftmost(t.X).(type) {
+		case *Implicit, *Var, *Param, *Up, *Call:
 			p.node(t.X, precPostfix)
 		default:
 			p.s("(")
@@ -379,7 +381,8 @@ var timeWords = map[string]bool{"now": true, "today": true, "yesterday": true, "
 // ident prints a name that starts a path or names a variable: backquoted
 // when it is not a plain identifier or would read as a keyword.
 func ident(name string) string {
-	l := strings.ToLower(name)
+	// Upper then lower folds like the parser's EqualFold: ſum is sum.
+	l := strings.ToLower(strings.ToUpper(name))
 	if isPlainIdent(name) && !reserved[l] && !timeWords[l] {
 		return name
 	}
