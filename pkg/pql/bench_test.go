@@ -42,6 +42,7 @@ func benchSubjects(b *testing.B, s *Schema, n int) []Subject {
 			events[j] = e
 		}
 		out[i] = Subject{Profile: p, Events: events}
+		out[i].Pack() // as a store keeps them
 	}
 	return out
 }

@@ -399,7 +399,17 @@ func containsFold(s, sub string) bool {
 // differ in byte length, as K and the Kelvin sign do). n is the length of
 // the matching part of s.
 func prefixFold(s, prefix string) (n int, ok bool) {
-	for _, r := range prefix {
+	// ASCII fast path: byte by byte until a non-ASCII byte on either side.
+	for n < len(prefix) && n < len(s) && prefix[n] < utf8.RuneSelf && s[n] < utf8.RuneSelf {
+		if lowerASCII(prefix[n]) != lowerASCII(s[n]) {
+			return 0, false
+		}
+		n++
+	}
+	if n == len(prefix) {
+		return n, true
+	}
+	for _, r := range prefix[n:] {
 		if n >= len(s) {
 			return 0, false
 		}
@@ -426,6 +436,13 @@ func suffixFold(s, suffix string) bool {
 		suffix, s = suffix[:len(suffix)-rs], s[:len(s)-cs]
 	}
 	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 func foldEqual(a, b rune) bool {

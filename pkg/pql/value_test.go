@@ -1,0 +1,48 @@
+package pql
+
+import (
+	"testing"
+	"unsafe"
+)
+
+func TestPack(t *testing.T) {
+	s := NewXDMSchema()
+	p, err := s.DecodeProfile([]byte(`{"a":{"b":[{"c":"x"},{"c":"y"}],"d":[]},"identityMap":{"ECID":[{"id":"1"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := s.DecodeEvent([]byte(`{"_id":"e","timestamp":"2024-01-01T00:00:00Z","items":[{"SKU":"PS"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subj := &Subject{Profile: p, Events: []Value{e}}
+	before := []string{subj.Profile.String(), subj.Events[0].String()}
+	subj.Pack()
+	if got := []string{subj.Profile.String(), subj.Events[0].String()}; got[0] != before[0] || got[1] != before[1] {
+		t.Fatalf("Pack changed the values: %v, want %v", got, before)
+	}
+	// Every list now lies in one slab: the events slice, and the lists of
+	// every value below, are between the slab's first and last element.
+	lo := uintptr(unsafe.Pointer(&subj.Events[0])) - unsafe.Sizeof(Value{})
+	hi := lo + uintptr(1+subj.Events[0].size()+subj.Profile.size()+1)*unsafe.Sizeof(Value{})
+	var check func(v Value)
+	check = func(v Value) {
+		if len(v.list) == 0 {
+			return
+		}
+		if a := uintptr(unsafe.Pointer(&v.list[0])); a < lo || a >= hi {
+			t.Errorf("list of %s is outside the slab", v)
+		}
+		for _, c := range v.list {
+			check(c)
+		}
+	}
+	check(subj.Profile)
+	check(subj.Events[0])
+	// Appending to a packed list must not write into its neighbour.
+	list := subj.Events
+	_ = append(list, Int(7))
+	if subj.Profile.String() != before[0] {
+		t.Fatal("append to a packed list overwrote the slab")
+	}
+}
