@@ -49,13 +49,15 @@
 // element inside A[cond], inside the per-element argument of an array
 // function (orders.sum(price)), and inside a chain step's WHAT and WHERE.
 // $1 is always the profile; (Profile) => Profile.x names it. ^ reaches one
-// filter scope out, ^^ two: in xEvent[productListItems[^^.person.gender =
-// "female"]] it is the profile. xEvent is always the profile's events.
+// scope out, ^^ two (filters, per-element arguments and chain steps each
+// open a scope): in xEvent[productListItems[^^.person.gender = "female"]]
+// ^^ is the profile. xEvent is always the profile's events.
 //
 // Profiles and events are Values laid out by a Schema: an object's fields
 // sit at fixed indexes, resolved when the query is compiled, so reading
 // homeAddress.country is two slice indexes, not two map lookups, and a
-// simple predicate allocates nothing. Schemas only grow; a field the schema
+// simple predicate allocates nothing. Subject.Pack puts a profile and its
+// events in one allocation, the layout a store should keep them in. Schemas only grow; a field the schema
 // does not know evaluates to null (Check reports it). identityMap and
 // segmentMembership are maps; m.key reads a map entry like m.get("key").
 //
@@ -68,7 +70,10 @@
 // side holds when some element satisfies it: xEvent.metrics.commerce.
 // abandons.value > 0 means "some event has abandons > 0". This is also true
 // of the negative forms (!=, doesNotContain): "some element differs"; write
-// not (A = x) for "no element equals". With arrays on both sides, = and !=
+// not (A = x) for "no element equals". in and notIn read the left array as
+// a whole: A in L holds when some element of A is in L, A notIn L when A
+// is not empty and no element of A is in L (favoriteColors notIn ["red"]
+// means "has colours, none of them red"). With arrays on both sides, = and !=
 // compare them as sets (intersection(...) = ["red", "blue"] ignores order
 // and duplicates). A scalar given to an array function acts as a
 // one-element array and null as an empty one. Used as a condition, an array
@@ -76,8 +81,9 @@
 //
 // # Nulls
 //
-// A missing field, a field of a missing object and a path that matches no
-// element are null (for a path through an array: an empty array).
+// A missing field and a field of a missing object are null; a path through
+// an array whose elements lack the field is an empty array. The two read
+// alike everywhere below (Eval shows the difference).
 //   - Every comparison with null is false, != included: x != "CA" is false
 //     when x is null, while not (x = "CA") is true.
 //   - in and notIn are false for null: notIn is not the negation of in.
@@ -89,7 +95,10 @@
 //   - Arithmetic with null is null; so is division by zero. Integer overflow
 //     gives a double; / always divides as doubles.
 //   - count() of null is 0; sum() of nothing is 0; average(), min(), max()
-//     of nothing are null. sum and average skip non-numbers.
+//     of nothing are null. sum and average skip non-numbers; an integer sum
+//     that overflows becomes a double. min and max compare the values they
+//     can order with the best so far (mixing kinds is order-dependent).
+//   - Set functions read null as the empty set: null.subsetOf(B) is true.
 //   - and/or/not read null (and anything that is not true or a non-empty
 //     array) as false.
 //   - forall over an empty array is true; exists and select are false.
@@ -118,7 +127,7 @@
 //	ts occurs <= N u before T       T - N u <= ts <= T
 //	ts occurs > N u before T        ts < T - N u        (longer ago)
 //	ts occurs >= N u before T       ts <= T - N u
-//	ts occurs = N u before T        T - N u <= ts < T - N u + 1 u (that unit)
+//	ts occurs = N u before T        B <= ts < B + 1 u and ts < end of T, B = T - N u
 //	ts occurs != N u before T       ts <= T, outside that unit
 //	after / from mirror these forward in time from T.
 //
@@ -160,7 +169,8 @@
 //
 // chain(xEvent, timestamp, [A: WHAT(c) WHERE(c) WHEN(t) COUNT(n), B: ...])
 // is an ordered sequence: the events, in order of the time field, match A,
-// then (strictly later in that order) B, and so on; COUNT(n) needs n
+// then (strictly later in that order; events with the same time keep their
+// order in Subject.Events) B, and so on; COUNT(n) needs n
 // matching events for the step (default 1); WHEN(t) takes the occurs forms
 // (WHEN(< 8 days before now), WHEN(today)). WHAT and WHERE are both
 // conditions on the event.
