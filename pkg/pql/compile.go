@@ -379,8 +379,7 @@ func (c *compiler) cond(n Node) func(*frame) bool {
 	case *Filter:
 		return c.filterExists(n)
 	case *Method:
-		switch n.Name {
-		case "startsWith", "doesNotStartWith", "endsWith", "doesNotEndWith", "contains", "doesNotContain", "equals", "notEqualTo":
+		if _, ok := stringTests[n.Name]; ok {
 			return c.stringTestPred(n, c.expr(n.X))
 		}
 	case *Quantifier:

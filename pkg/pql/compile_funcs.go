@@ -130,9 +130,10 @@ func (c *compiler) method(n *Method) cexpr {
 		}
 	}
 	x := c.expr(n.X)
-	switch n.Name {
-	case "startsWith", "doesNotStartWith", "endsWith", "doesNotEndWith", "contains", "doesNotContain", "equals", "notEqualTo":
+	if _, ok := stringTests[n.Name]; ok {
 		return c.stringTest(n, x)
+	}
+	switch n.Name {
 	case "matches":
 		re := c.regex(n, n.Args[0])
 		if re == nil {
@@ -306,37 +307,13 @@ func (c *compiler) stringTestPred(n *Method, x cexpr) func(*frame) bool {
 	if k := scalarKind(elemType(x.typ)); k != TypeAny && k != TypeString {
 		c.warn(n.At, "%s is a %s; %s works on strings", Format(n.X), x.typ, n.Name)
 	}
-	var test func(s, t string, cs bool) bool
-	negate := false
-	switch n.Name {
-	case "startsWith", "doesNotStartWith":
-		test = func(s, t string, cs bool) bool {
-			if cs {
-				return strings.HasPrefix(s, t)
-			}
-			_, ok := prefixFold(s, t)
-			return ok
+	st := stringTests[n.Name]
+	negate := st.negate
+	test := func(s, t string, cs bool) bool {
+		if cs {
+			return st.exact(s, t)
 		}
-		negate = n.Name == "doesNotStartWith"
-	case "endsWith", "doesNotEndWith":
-		test = func(s, t string, cs bool) bool {
-			if cs {
-				return strings.HasSuffix(s, t)
-			}
-			return suffixFold(s, t)
-		}
-		negate = n.Name == "doesNotEndWith"
-	case "contains", "doesNotContain":
-		test = func(s, t string, cs bool) bool {
-			if cs {
-				return strings.Contains(s, t)
-			}
-			return containsFold(s, t)
-		}
-		negate = n.Name == "doesNotContain"
-	default: // equals, notEqualTo
-		test = func(s, t string, cs bool) bool { return s == t || !cs && strings.EqualFold(s, t) }
-		negate = n.Name == "notEqualTo"
+		return st.fold(s, t)
 	}
 	lit, litOK := n.Args[0].(*Literal)
 	flagLit := &Literal{Kind: LitBool, Bool: true}
@@ -377,6 +354,27 @@ func (c *compiler) stringTestPred(n *Method, x cexpr) func(*frame) bool {
 		}
 		return false
 	}
+}
+
+// stringTests are the string functions that take a case flag: the test
+// with and without case, and whether the function negates it.
+var stringTests = map[string]struct {
+	exact, fold func(s, t string) bool
+	negate      bool
+}{
+	"startsWith":       {strings.HasPrefix, hasPrefixFold, false},
+	"doesNotStartWith": {strings.HasPrefix, hasPrefixFold, true},
+	"endsWith":         {strings.HasSuffix, suffixFold, false},
+	"doesNotEndWith":   {strings.HasSuffix, suffixFold, true},
+	"contains":         {strings.Contains, containsFold, false},
+	"doesNotContain":   {strings.Contains, containsFold, true},
+	"equals":           {func(s, t string) bool { return s == t }, strings.EqualFold, false},
+	"notEqualTo":       {func(s, t string) bool { return s == t }, strings.EqualFold, true},
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	_, ok := prefixFold(s, prefix)
+	return ok
 }
 
 // containsFold is a case-insensitive strings.Contains without allocating.

@@ -130,35 +130,6 @@ var evExampleWant = map[string]string{
 	`person.birthYear >= 2000`:             `false`,
 }
 
-type evExample struct {
-	line int
-	ref  string
-	expr string
-}
-
-// evLoadExamples reads testdata/pql-examples.txt: comment lines start with
-// #, the others are "ref<TAB>source<TAB>expression".
-func evLoadExamples(t *testing.T) []evExample {
-	t.Helper()
-	data, err := os.ReadFile("testdata/pql-examples.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []evExample
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimRight(line, "\r")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		parts := strings.SplitN(line, "\t", 3)
-		if len(parts) != 3 || parts[2] == "" {
-			t.Fatalf("testdata/pql-examples.txt:%d: want ref<TAB>source<TAB>expression, got %q", i+1, line)
-		}
-		out = append(out, evExample{line: i + 1, ref: parts[0], expr: parts[2]})
-	}
-	return out
-}
-
 // evExampleSchema declares the fields whose type JSON cannot tell:
 // timestamps and the map of the chain example.
 func evExampleSchema(t *testing.T) *Schema {
@@ -204,7 +175,7 @@ func evExampleSubject(t *testing.T, s *Schema) *Subject {
 func TestExamplesEval(t *testing.T) {
 	schema := evExampleSchema(t)
 	subj := evExampleSubject(t, schema)
-	examples := evLoadExamples(t)
+	examples := loadExamples(t)
 	if len(examples) < 70 {
 		t.Fatalf("only %d examples", len(examples))
 	}
@@ -347,7 +318,7 @@ func TestExamplesEvalOtherProfile(t *testing.T) {
 		`xEvent[(timestamp occurs < 7 days before now) and eventType="download" and contentType = "image"].count()`:                      `0`,
 		`xEvent[(timestamp occurs < 7 days before now) and eventType="download"].groupBy(product).map((K, G) => mapEntry(K, G.count()))`: `{}`,
 	}
-	for _, ex := range evLoadExamples(t) {
+	for _, ex := range loadExamples(t) {
 		q, err := Parse(ex.expr)
 		if err != nil {
 			t.Fatal(err)

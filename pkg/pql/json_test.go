@@ -11,25 +11,12 @@ import (
 	"testing"
 )
 
-// jsonExampleExprs reads the expressions of testdata/pql-examples.txt
-// ("ref<TAB>source<TAB>expression", # comments).
+// jsonExampleExprs returns the expressions of testdata/pql-examples.txt.
 func jsonExampleExprs(tb testing.TB) []string {
 	tb.Helper()
-	data, err := os.ReadFile("testdata/pql-examples.txt")
-	if err != nil {
-		tb.Fatal(err)
-	}
 	var out []string
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimRight(line, "\r")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		parts := strings.SplitN(line, "\t", 3)
-		if len(parts) != 3 || parts[2] == "" {
-			tb.Fatalf("testdata/pql-examples.txt:%d: malformed line %q", i+1, line)
-		}
-		out = append(out, parts[2])
+	for _, ex := range loadExamples(tb) {
+		out = append(out, ex.expr)
 	}
 	if len(out) < 70 {
 		tb.Fatalf("testdata/pql-examples.txt: only %d examples", len(out))

@@ -3,7 +3,6 @@ package pql
 import (
 	"errors"
 	"math"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -320,39 +319,6 @@ func sameValue(a, b reflect.Value) bool {
 		return math.Float64bits(a.Float()) == math.Float64bits(b.Float())
 	}
 	panic("sameValue: unhandled kind " + a.Kind().String())
-}
-
-// example is one documented query of testdata/pql-examples.txt.
-type example struct {
-	ref    string // the example number in aep-api.md section 7
-	source string
-	expr   string
-}
-
-// loadExamples reads testdata/pql-examples.txt: comment lines start with
-// #, the others are "ref<TAB>source<TAB>expression".
-func loadExamples(tb testing.TB) []example {
-	tb.Helper()
-	data, err := os.ReadFile("testdata/pql-examples.txt")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var out []example
-	for i, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimRight(line, "\r")
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		parts := strings.SplitN(line, "\t", 3)
-		if len(parts) != 3 || parts[2] == "" {
-			tb.Fatalf("testdata/pql-examples.txt:%d: want ref<TAB>source<TAB>expression, got %q", i+1, line)
-		}
-		out = append(out, example{ref: parts[0], source: parts[1], expr: parts[2]})
-	}
-	if len(out) < 70 {
-		tb.Fatalf("testdata/pql-examples.txt: only %d examples", len(out))
-	}
-	return out
 }
 
 // exampleTrees is the expected tree of a representative subset of the
