@@ -113,7 +113,7 @@ func (p *staticPath) ref() func(*frame) *Value {
 	root := func(f *frame) *Value {
 		switch base {
 		case baseProfile:
-			return &f.profile
+			return &f.subject.Profile
 		case baseScope:
 			return &f.scopes[len(f.scopes)-1]
 		}
@@ -123,7 +123,7 @@ func (p *staticPath) ref() func(*frame) *Value {
 	case len(idx) == 1 && base == baseProfile:
 		i := idx[0]
 		return func(f *frame) *Value {
-			v := &f.profile
+			v := &f.subject.Profile
 			if v.kind != KindObject || i >= len(v.list) {
 				return nil
 			}
@@ -132,7 +132,7 @@ func (p *staticPath) ref() func(*frame) *Value {
 	case len(idx) == 2 && base == baseProfile:
 		i, j := idx[0], idx[1]
 		return func(f *frame) *Value {
-			v := &f.profile
+			v := &f.subject.Profile
 			if v.kind != KindObject || i >= len(v.list) {
 				return nil
 			}
@@ -404,7 +404,7 @@ func (c *compiler) cond(n Node) func(*frame) bool {
 		body := c.cond(n.Body)
 		c.unbindVar()
 		return func(f *frame) bool {
-			f.vars[slot] = f.profile
+			f.vars[slot] = f.subject.Profile
 			return body(f)
 		}
 	}
@@ -434,7 +434,7 @@ func (c *compiler) topLambda(n *Lambda) cexpr {
 		c.unbindVar()
 	}
 	return cexpr{eval: func(f *frame) Value {
-		f.vars[slot] = f.profile
+		f.vars[slot] = f.subject.Profile
 		return body.eval(f)
 	}, typ: body.typ}
 }

@@ -111,7 +111,7 @@ func (c *compiler) inSegment(n *Call) cexpr {
 	}
 	id := lit.Str
 	return cexpr{eval: func(f *frame) Value {
-		m := f.profile.field(idx)
+		m := f.subject.Profile.field(idx)
 		for i := 1; i < len(m.list); i += 2 {
 			st := m.list[i].Get(id).field(statusIdx)
 			if st.kind == KindString && (st.str == "realized" || st.str == "existing") {

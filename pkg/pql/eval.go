@@ -114,7 +114,6 @@ func (r *Runner) Eval(s *Subject) (Value, error) {
 func (r *Runner) reset(s *Subject) *frame {
 	f := &r.f
 	f.subject = s
-	f.profile = s.Profile
 	f.events = Value{kind: KindArray, list: s.Events}
 	f.scopes = append(f.scopes[:0], s.Profile)
 	f.work = r.plan.maxWork
@@ -128,7 +127,6 @@ func (r *Runner) workErr() error {
 // frame is the mutable state of one evaluation.
 type frame struct {
 	subject *Subject
-	profile Value
 	events  Value
 	scopes  []Value // implicit parameters, innermost last; scopes[0] is the profile
 	vars    []Value // bound variables by slot
