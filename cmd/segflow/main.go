@@ -1,5 +1,5 @@
 // Command segflow is Segflow's one binary: the subcommand picks the role.
-// Today it offers the PQL tools; the services arrive with their issues.
+// Today it offers the PQL tools and ups; the pipeline arrives with its issue.
 package main
 
 import (
@@ -17,6 +17,7 @@ const usage = `usage: segflow <command> [arguments]
 commands:
   pql check [-json] <query>      parse a PQL query, print it canonically and what it reads
   pql convert -to json|text <q>  convert between pql/text and pql/json
+  ups                            run ups, the local Platform API (configured by SEGFLOW_* variables)
   up                             run everything in one process (not built yet: see README)
 
 Run "segflow <command> -h" for a command's flags.
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "pql":
 		return runPQL(args[1:], stdin, stdout, stderr)
+	case "ups":
+		return runUPS(ctx, args[1:], os.Environ(), stderr)
 	case "up":
 		return errors.New("up is not built yet: the pipeline services and ups land with issues 3 to 5")
 	case "-h", "--help", "help":

@@ -1,0 +1,78 @@
+package ups
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Config is ups's configuration, read from the environment by the command.
+type Config struct {
+	// Addr is the HTTP listen address.
+	Addr string `env:"SEGFLOW_UPS_ADDR, default=127.0.0.1:8080"`
+	// DataDir holds every byte of ups's state.
+	DataDir string `env:"SEGFLOW_DATA_DIR, default=segflow-data"`
+	// Clients are the IMS clients allowed to get tokens, as
+	// "client_id:client_secret@ORG_ID,..." (secrets may not hold "@" or ",").
+	Clients string `env:"SEGFLOW_UPS_CLIENTS, default=segflow-dev:segflow-dev-secret@SEGFLOWDEV@AdobeOrg"`
+	// TokenTTL is how long an access token lives.
+	TokenTTL time.Duration `env:"SEGFLOW_UPS_TOKEN_TTL, default=24h"`
+	// MaxBodyBytes bounds JSON request bodies (uploads have their own limit).
+	MaxBodyBytes int64 `env:"SEGFLOW_UPS_MAX_BODY_BYTES, default=1048576"`
+}
+
+// Client is one IMS client-credentials integration.
+type Client struct {
+	ID     string
+	Secret string
+	Org    string
+}
+
+// ParseClients parses the SEGFLOW_UPS_CLIENTS format.
+func ParseClients(s string) ([]Client, error) {
+	var out []Client
+	for i, entry := range strings.Split(s, ",") {
+		entry = strings.TrimSpace(entry)
+		id, rest, ok1 := strings.Cut(entry, ":")
+		secret, org, ok2 := strings.Cut(rest, "@")
+		if !ok1 || !ok2 || id == "" || secret == "" || org == "" {
+			return nil, fmt.Errorf("SEGFLOW_UPS_CLIENTS entry %d: want client_id:client_secret@ORG_ID, got %q", i+1, redactSecret(entry))
+		}
+		out = append(out, Client{ID: id, Secret: secret, Org: org})
+	}
+	return out, nil
+}
+
+// redactSecret hides the secret of a malformed entry in error messages.
+func redactSecret(entry string) string {
+	id, rest, ok := strings.Cut(entry, ":")
+	if !ok {
+		return "(no client_id:...)"
+	}
+	if _, org, ok := strings.Cut(rest, "@"); ok {
+		return id + ":***@" + org
+	}
+	return id + ":***"
+}
+
+// Validate checks the configuration and names the variable at fault.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("SEGFLOW_UPS_ADDR is empty"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("SEGFLOW_DATA_DIR is empty"))
+	}
+	if _, err := ParseClients(c.Clients); err != nil {
+		errs = append(errs, err)
+	}
+	if c.TokenTTL < time.Minute {
+		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_TOKEN_TTL is %s, want at least 1m", c.TokenTTL))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_MAX_BODY_BYTES is %d, want at least 1024", c.MaxBodyBytes))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,65 @@
+package ups
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// The Platform answers errors in three shapes (aep-api.md §6); each family
+// of endpoints keeps its own.
+
+// gatewayError is the API gateway's shape: {"error_code","message"}.
+func gatewayError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]string{"error_code": code, "message": msg})
+}
+
+// upsError is the segmentation (UPS) service's shape.
+func upsError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	st := strconv.Itoa(status)
+	writeJSON(w, status, map[string]any{
+		"requestId": requestID(r),
+		"errors":    map[string]any{st: []map[string]any{{"code": status, "message": msg}}},
+		"type":      "https://ns.adobe.com/aep/errors/UPAPI-" + code + "-" + st,
+		"title":     msg,
+		"status":    status,
+	})
+}
+
+// catalogError is Catalog's RFC 7807-like shape, also used by the gateway
+// for a missing content type.
+func catalogError(w http.ResponseWriter, status int, title, detail string) {
+	writeJSON(w, status, map[string]any{"type": "/placeholder/type/uri", "status": status, "title": title, "detail": detail})
+}
+
+// Catalog error titles.
+const (
+	titleBadRequest = "BadRequestError"
+	titleNotFound   = "NotFoundError"
+	titleTooLarge   = "PayloadTooLargeError"
+	titleInternal   = "InternalServerError"
+)
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// requestID is the caller's x-request-id, or a new one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("x-request-id"); id != "" && len(id) <= 128 {
+		return id
+	}
+	return randomHex(16)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
