@@ -197,17 +197,16 @@ type cvar struct {
 }
 
 type compiler struct {
-	q          *Query
-	opts       Options
-	scopes     []*Type // static types of the implicit parameters, innermost last
-	vars       []cvar
-	nvars      int
-	nbufs      int
-	norders    int
-	binds      []func(time.Time) specBounds
-	errs       CheckErrors // the plan cannot be built
-	warns      CheckErrors // the plan evaluates these parts to null
-	profileVar string      // the top-level lambda's parameter, if any
+	q       *Query
+	opts    Options
+	scopes  []*Type // static types of the implicit parameters, innermost last
+	vars    []cvar
+	nvars   int
+	nbufs   int
+	norders int
+	binds   []func(time.Time) specBounds
+	errs    CheckErrors // the plan cannot be built
+	warns   CheckErrors // the plan evaluates these parts to null
 }
 
 func newCompiler(q *Query, opts Options) *compiler {

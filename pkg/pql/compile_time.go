@@ -73,7 +73,7 @@ func shift(t int64, n int64, u Unit) int64 {
 // (UTC; weeks start on Monday, as ISO 8601 has them).
 func periodStart(t int64, u Unit) int64 {
 	tt := time.UnixMicro(t).UTC()
-	y, m, d := tt.Date()
+	y, m, _ := tt.Date()
 	switch u {
 	case UnitMillisecond:
 		return t - mod(t, usPerMs)
@@ -98,7 +98,6 @@ func periodStart(t int64, u Unit) int64 {
 	case UnitCentury:
 		return time.Date(y-y%100, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	default:
-		_ = d
 		return time.Date(y-y%1000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()
 	}
 }
