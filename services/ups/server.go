@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -31,6 +32,7 @@ type Server struct {
 	log     zerolog.Logger
 	now     func() time.Time
 	tokens  *tokenIssuer
+	catalog *catalog
 	mux     *http.ServeMux
 	handler http.Handler
 	metrics *httpMetrics
@@ -60,6 +62,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 	for _, c := range clients {
 		byID[c.ID] = c
 	}
+	cat, err := openCatalog(filepath.Join(cfg.DataDir, "catalog"), now)
+	if err != nil {
+		return nil, fmt.Errorf("opening the catalog in SEGFLOW_DATA_DIR: %w", err)
+	}
 	m, err := newHTTPMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -69,6 +75,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		log:     opts.Logger,
 		now:     now,
 		tokens:  &tokenIssuer{key: key, ttl: cfg.TokenTTL, now: now, clients: byID},
+		catalog: cat,
 		mux:     http.NewServeMux(),
 		metrics: m,
 	}
@@ -87,7 +94,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 		s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{}))
 	}
 	api := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.gateway(h)) }
-	_ = api // endpoints are added by the files that implement them
+	s.catalogRoutes(api)
 	s.mux.Handle("/", s.gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		catalogError(w, http.StatusNotFound, titleNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})))

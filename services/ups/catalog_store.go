@@ -1,0 +1,275 @@
+package ups
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Catalog persistence. Every object is one JSON file,
+//
+//	<dir>/<org key>/<sandbox>/datasets/<id>.json
+//	<dir>/<org key>/<sandbox>/batches/<id>.json
+//
+// written with writeFileAtomic, so a crash leaves the old or the new
+// version. The org key is a hash of the org id: org ids come from the
+// configuration and could hold anything, a path must not. Sandbox names
+// are safe as they are (the gateway and the internal API check them), and
+// ids are 24 hex digits. Everything is loaded into memory at start, so
+// reads never touch the disk.
+
+// catalog is the Catalog state: the in-memory index and the files under dir.
+type catalog struct {
+	dir string
+	now func() time.Time
+
+	// writeMu serializes changes across their disk write, so the files and
+	// the index change in the same order; mu guards only the index, so
+	// reads never wait for an fsync.
+	writeMu sync.Mutex
+	dirs    map[string]bool // directories known to exist; under writeMu
+	// lastStamp is the latest time given to a change; under writeMu.
+	lastStamp int64
+
+	mu       sync.RWMutex
+	datasets map[string]*entry[dataset]
+	batches  map[string]*entry[batch]
+}
+
+// entry is an indexed object and its served form, decoded generically once
+// so that list filters and sorting need no per-request encoding. Entries
+// are immutable: a change replaces the entry.
+type entry[T any] struct {
+	val  T
+	view map[string]any
+}
+
+const (
+	datasetsDir = "datasets"
+	batchesDir  = "batches"
+)
+
+// openCatalog loads the Catalog state in dir, creating dir if needed.
+func openCatalog(dir string, now func() time.Time) (*catalog, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating catalog directory: %w", err)
+	}
+	if err := syncDir(filepath.Dir(dir)); err != nil {
+		return nil, err
+	}
+	c := &catalog{
+		dir:      dir,
+		now:      now,
+		dirs:     map[string]bool{},
+		datasets: map[string]*entry[dataset]{},
+		batches:  map[string]*entry[batch]{},
+	}
+	orgs, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading catalog directory: %w", err)
+	}
+	for _, o := range orgs {
+		if !o.IsDir() {
+			continue
+		}
+		orgDir := filepath.Join(dir, o.Name())
+		sandboxes, err := os.ReadDir(orgDir)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", orgDir, err)
+		}
+		for _, sb := range sandboxes {
+			if !sb.IsDir() {
+				continue
+			}
+			if err := c.loadSandbox(o.Name(), sb.Name()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+// loadSandbox loads the objects of one org and sandbox. A file that does
+// not parse, or that sits in another org's or sandbox's directory, is an
+// error: skipping it would silently lose an acknowledged object.
+func (c *catalog) loadSandbox(orgKey, sandbox string) error {
+	base := filepath.Join(c.dir, orgKey, sandbox)
+	err := loadObjects(filepath.Join(base, datasetsDir), func(path, id string, data []byte) error {
+		var d dataset
+		if err := json.Unmarshal(data, &d); err != nil {
+			return err
+		}
+		if err := checkPlacement(d.ID, d.Org, d.Sandbox, id, orgKey, sandbox); err != nil {
+			return err
+		}
+		if _, ok := canonicalSchema(d.SchemaRef.ID); !ok {
+			return fmt.Errorf("unknown schema %q", d.SchemaRef.ID)
+		}
+		e, err := newEntry(d, d.object())
+		if err != nil {
+			return err
+		}
+		c.datasets[id] = e
+		c.lastStamp = max(c.lastStamp, d.Created, d.Updated)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return loadObjects(filepath.Join(base, batchesDir), func(path, id string, data []byte) error {
+		var b batch
+		if err := json.Unmarshal(data, &b); err != nil {
+			return err
+		}
+		if err := checkPlacement(b.ID, b.Org, b.Sandbox, id, orgKey, sandbox); err != nil {
+			return err
+		}
+		e, err := newEntry(b, b.object())
+		if err != nil {
+			return err
+		}
+		c.batches[id] = e
+		c.lastStamp = max(c.lastStamp, b.Created, b.Updated)
+		return nil
+	})
+}
+
+func checkPlacement(id, org, sandbox, fileID, orgKey, sandboxDir string) error {
+	switch {
+	case id != fileID:
+		return fmt.Errorf("holds id %q", id)
+	case catalogOrgKey(org) != orgKey:
+		return fmt.Errorf("belongs to another org")
+	case sandbox != sandboxDir:
+		return fmt.Errorf("belongs to sandbox %q", sandbox)
+	}
+	return nil
+}
+
+// loadObjects calls load for every <id>.json in dir (which may not exist).
+// Leftover temporary files of interrupted writes are removed: they were
+// never acknowledged.
+func loadObjects(dir string, load func(path, id string, data []byte) error) error {
+	files, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", dir, err)
+	}
+	for _, f := range files {
+		name := f.Name()
+		path := filepath.Join(dir, name)
+		if strings.HasPrefix(name, ".") {
+			_ = os.Remove(path) // best effort; it is ignored either way
+			continue
+		}
+		id, ok := strings.CutSuffix(name, ".json")
+		if !ok || f.IsDir() {
+			continue
+		}
+		if !isCatalogID(id) {
+			return fmt.Errorf("loading catalog: %s: the name is not <24 hex digits>.json", path)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("loading catalog: %w", err)
+		}
+		if err := load(path, id, data); err != nil {
+			return fmt.Errorf("loading catalog: %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// newEntry indexes v with its served form obj.
+func newEntry[T any](v T, obj map[string]any) (*entry[T], error) {
+	view, err := genericJSON(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &entry[T]{val: v, view: view}, nil
+}
+
+// genericJSON round-trips v through JSON into maps, slices, strings,
+// json.Numbers, bools and nils: the form filters and projections work on.
+func genericJSON(v any) (map[string]any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// catalogOrgKey is the directory name of an org: a hash, never the raw id.
+func catalogOrgKey(org string) string {
+	sum := sha256.Sum256([]byte(org))
+	return hex.EncodeToString(sum[:16])
+}
+
+// persist writes one object's file. Callers hold writeMu.
+func (c *catalog) persist(kind, org, sandbox, id string, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s %s: %w", kind, id, err)
+	}
+	dir, err := c.ensureDir(catalogOrgKey(org), sandbox, kind)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, id+".json"), append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s %s: %w", kind, id, err)
+	}
+	return nil
+}
+
+// ensureDir creates c.dir/parts... one level at a time, syncing each new
+// directory's parent so that a crash cannot lose a directory entry (and
+// with it an acknowledged file). Callers hold writeMu.
+func (c *catalog) ensureDir(parts ...string) (string, error) {
+	dir := c.dir
+	for _, p := range parts {
+		parent := dir
+		dir = filepath.Join(dir, p)
+		if c.dirs[dir] {
+			continue
+		}
+		err := os.Mkdir(dir, 0o755)
+		switch {
+		case err == nil:
+			if err := syncDir(parent); err != nil {
+				return "", err
+			}
+		case !errors.Is(err, os.ErrExist):
+			return "", fmt.Errorf("creating %s: %w", dir, err)
+		}
+		c.dirs[dir] = true
+	}
+	return dir, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
+	}
+	return nil
+}
