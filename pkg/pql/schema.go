@@ -236,3 +236,10 @@ func (s *Schema) Paths() []string {
 	walk("xEvent.", s.event)
 	return out
 }
+
+// EventField returns the index and type of a top-level event field.
+func (s *Schema) EventField(name string) (int, *Type, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.event.Lookup(name)
+}

@@ -342,3 +342,60 @@ func (s *Subject) Pack() {
 	s.Profile = packed[0]
 	s.Events = packed[1:]
 }
+
+// Merge merges profile fragments laid out by the same schema, highest
+// priority first: each attribute comes from the first fragment that has it.
+// Objects merge field by field and maps key by key, recursively; arrays and
+// scalars are taken whole. This is how a merge policy combines fragments
+// once it has ordered them.
+func Merge(fragments ...Value) Value {
+	var out Value
+	for _, f := range fragments {
+		out = mergeInto(out, f)
+	}
+	return out
+}
+
+// mergeInto fills what hi lacks from lo.
+func mergeInto(hi, lo Value) Value {
+	switch {
+	case hi.kind == KindNull:
+		return lo
+	case hi.kind == KindObject && lo.kind == KindObject:
+		n := max(len(hi.list), len(lo.list))
+		list := make([]Value, n)
+		for i := range list {
+			var a, b Value
+			if i < len(hi.list) {
+				a = hi.list[i]
+			}
+			if i < len(lo.list) {
+				b = lo.list[i]
+			}
+			list[i] = mergeInto(a, b)
+		}
+		return Value{kind: KindObject, list: list}
+	case hi.kind == KindMap && lo.kind == KindMap:
+		list := append([]Value(nil), hi.list...)
+		for i := 0; i+1 < len(lo.list); i += 2 {
+			key := lo.list[i].str
+			j := mapIndex(list, key)
+			if j < 0 {
+				list = append(list, lo.list[i], lo.list[i+1])
+				continue
+			}
+			list[j+1] = mergeInto(list[j+1], lo.list[i+1])
+		}
+		return Value{kind: KindMap, list: list}
+	}
+	return hi
+}
+
+func mapIndex(list []Value, key string) int {
+	for i := 0; i+1 < len(list); i += 2 {
+		if list[i].str == key {
+			return i
+		}
+	}
+	return -1
+}

@@ -46,3 +46,24 @@ func TestPack(t *testing.T) {
 		t.Fatal("append to a packed list overwrote the slab")
 	}
 }
+
+func TestMerge(t *testing.T) {
+	s := NewXDMSchema()
+	dec := func(js string) Value {
+		v, err := s.DecodeProfile([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	newer := dec(`{"person":{"name":{"firstName":"Ann"}},"tags":["a"],"identityMap":{"ECID":[{"id":"1"}]}}`)
+	older := dec(`{"person":{"name":{"firstName":"Anne","lastName":"Lee"},"gender":"female"},"tags":["b","c"],"identityMap":{"Email":[{"id":"a@x"}],"ECID":[{"id":"2"}]}}`)
+	got := Merge(newer, older)
+	want := dec(`{"person":{"name":{"firstName":"Ann","lastName":"Lee"},"gender":"female"},"tags":["a"],"identityMap":{"ECID":[{"id":"1"}],"Email":[{"id":"a@x"}]}}`)
+	if !Equal(got, want) {
+		t.Fatalf("Merge = %s\nwant    %s", got, want)
+	}
+	if !Equal(Merge(older, Null()), older) || !Equal(Merge(Null(), older), older) || !Merge().IsNull() {
+		t.Fatal("merging with null must give the other value")
+	}
+}
