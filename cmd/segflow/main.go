@@ -18,6 +18,7 @@ commands:
   pql check [-json] <query>      parse a PQL query, print it canonically and what it reads
   pql convert -to json|text <q>  convert between pql/text and pql/json
   ups                            run ups, the local Platform API (configured by SEGFLOW_* variables)
+  gen -out DIR [-profiles N]     write a synthetic XDM data set (profiles, events) for ingestion
   up                             run everything in one process (not built yet: see README)
 
 Run "segflow <command> -h" for a command's flags.
@@ -49,6 +50,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runPQL(args[1:], stdin, stdout, stderr)
 	case "ups":
 		return runUPS(ctx, args[1:], os.Environ(), stderr)
+	case "gen":
+		return runGen(ctx, args[1:], stdout, stderr)
 	case "up":
 		return errors.New("up is not built yet: the pipeline services and ups land with issues 3 to 5")
 	case "-h", "--help", "help":
