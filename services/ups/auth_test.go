@@ -46,9 +46,15 @@ func (e *authEnv) start() {
 		MaxBodyBytes: 1 << 20,
 	}
 	e.reg = prometheus.NewRegistry()
+	if e.srv != nil {
+		e.srv.Close()
+	}
 	srv, err := New(cfg, Options{Registerer: e.reg, Gatherer: e.reg, Now: func() time.Time { return e.now }})
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if e.srv == nil {
+		e.t.Cleanup(func() { e.srv.Close() })
 	}
 	e.srv, e.h = srv, srv.Handler()
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -53,14 +52,8 @@ const (
 // POST /dataSets
 func (h *catalogHTTP) createDataset(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			catalogError(w, http.StatusRequestEntityTooLarge, titleTooLarge, fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit))
-			return
-		}
-		catalogError(w, http.StatusBadRequest, titleBadRequest, "The request body could not be read.")
+	body, ok := readBody(w, r, h.maxBody)
+	if !ok {
 		return
 	}
 	in, err := parseDatasetBody(body)

@@ -2,14 +2,10 @@ package ups
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -35,7 +31,7 @@ type catalog struct {
 	// the index change in the same order; mu guards only the index, so
 	// reads never wait for an fsync.
 	writeMu sync.Mutex
-	dirs    map[string]bool // directories known to exist; under writeMu
+	dirs    dirTree // under writeMu
 	// lastStamp is the latest time given to a change; under writeMu.
 	lastStamp int64
 
@@ -68,7 +64,7 @@ func openCatalog(dir string, now func() time.Time) (*catalog, error) {
 	c := &catalog{
 		dir:      dir,
 		now:      now,
-		dirs:     map[string]bool{},
+		dirs:     dirTree{root: dir},
 		datasets: map[string]*entry[dataset]{},
 		batches:  map[string]*entry[batch]{},
 	}
@@ -90,7 +86,7 @@ func openCatalog(dir string, now func() time.Time) (*catalog, error) {
 				continue
 			}
 			if err := c.loadSandbox(o.Name(), sb.Name()); err != nil {
-				return nil, err
+				return nil, fmt.Errorf("loading catalog: %w", err)
 			}
 		}
 	}
@@ -102,7 +98,7 @@ func openCatalog(dir string, now func() time.Time) (*catalog, error) {
 // error: skipping it would silently lose an acknowledged object.
 func (c *catalog) loadSandbox(orgKey, sandbox string) error {
 	base := filepath.Join(c.dir, orgKey, sandbox)
-	err := loadObjects(filepath.Join(base, datasetsDir), func(path, id string, data []byte) error {
+	err := loadObjects(filepath.Join(base, datasetsDir), isCatalogID, func(path, id string, data []byte) error {
 		var d dataset
 		if err := json.Unmarshal(data, &d); err != nil {
 			return err
@@ -124,7 +120,7 @@ func (c *catalog) loadSandbox(orgKey, sandbox string) error {
 	if err != nil {
 		return err
 	}
-	return loadObjects(filepath.Join(base, batchesDir), func(path, id string, data []byte) error {
+	return loadObjects(filepath.Join(base, batchesDir), isCatalogID, func(path, id string, data []byte) error {
 		var b batch
 		if err := json.Unmarshal(data, &b); err != nil {
 			return err
@@ -140,54 +136,6 @@ func (c *catalog) loadSandbox(orgKey, sandbox string) error {
 		c.lastStamp = max(c.lastStamp, b.Created, b.Updated)
 		return nil
 	})
-}
-
-func checkPlacement(id, org, sandbox, fileID, orgKey, sandboxDir string) error {
-	switch {
-	case id != fileID:
-		return fmt.Errorf("holds id %q", id)
-	case catalogOrgKey(org) != orgKey:
-		return fmt.Errorf("belongs to another org")
-	case sandbox != sandboxDir:
-		return fmt.Errorf("belongs to sandbox %q", sandbox)
-	}
-	return nil
-}
-
-// loadObjects calls load for every <id>.json in dir (which may not exist).
-// Leftover temporary files of interrupted writes are removed: they were
-// never acknowledged.
-func loadObjects(dir string, load func(path, id string, data []byte) error) error {
-	files, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", dir, err)
-	}
-	for _, f := range files {
-		name := f.Name()
-		path := filepath.Join(dir, name)
-		if strings.HasPrefix(name, ".") {
-			_ = os.Remove(path) // best effort; it is ignored either way
-			continue
-		}
-		id, ok := strings.CutSuffix(name, ".json")
-		if !ok || f.IsDir() {
-			continue
-		}
-		if !isCatalogID(id) {
-			return fmt.Errorf("loading catalog: %s: the name is not <24 hex digits>.json", path)
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("loading catalog: %w", err)
-		}
-		if err := load(path, id, data); err != nil {
-			return fmt.Errorf("loading catalog: %s: %w", path, err)
-		}
-	}
-	return nil
 }
 
 // newEntry indexes v with its served form obj.
@@ -215,11 +163,8 @@ func genericJSON(v any) (map[string]any, error) {
 	return m, nil
 }
 
-// catalogOrgKey is the directory name of an org: a hash, never the raw id.
-func catalogOrgKey(org string) string {
-	sum := sha256.Sum256([]byte(org))
-	return hex.EncodeToString(sum[:16])
-}
+// catalogOrgKey is orgDirName, under the name the catalog's tests use.
+func catalogOrgKey(org string) string { return orgDirName(org) }
 
 // persist writes one object's file. Callers hold writeMu.
 func (c *catalog) persist(kind, org, sandbox, id string, v any) error {
@@ -227,49 +172,12 @@ func (c *catalog) persist(kind, org, sandbox, id string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s %s: %w", kind, id, err)
 	}
-	dir, err := c.ensureDir(catalogOrgKey(org), sandbox, kind)
+	dir, err := c.dirs.ensure(orgDirName(org), sandbox, kind)
 	if err != nil {
 		return err
 	}
 	if err := writeFileAtomic(filepath.Join(dir, id+".json"), append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing %s %s: %w", kind, id, err)
-	}
-	return nil
-}
-
-// ensureDir creates c.dir/parts... one level at a time, syncing each new
-// directory's parent so that a crash cannot lose a directory entry (and
-// with it an acknowledged file). Callers hold writeMu.
-func (c *catalog) ensureDir(parts ...string) (string, error) {
-	dir := c.dir
-	for _, p := range parts {
-		parent := dir
-		dir = filepath.Join(dir, p)
-		if c.dirs[dir] {
-			continue
-		}
-		err := os.Mkdir(dir, 0o755)
-		switch {
-		case err == nil:
-			if err := syncDir(parent); err != nil {
-				return "", err
-			}
-		case !errors.Is(err, os.ErrExist):
-			return "", fmt.Errorf("creating %s: %w", dir, err)
-		}
-		c.dirs[dir] = true
-	}
-	return dir, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }

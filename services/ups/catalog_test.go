@@ -83,9 +83,15 @@ func newCatEnv(t *testing.T, mutate ...func(*Config)) *catEnv {
 // restart would: nothing is carried over but the files.
 func (e *catEnv) restart() {
 	e.t.Helper()
+	if e.srv != nil {
+		e.srv.Close()
+	}
 	s, err := New(e.cfg, Options{Registerer: prometheus.NewRegistry(), Now: e.clock.now})
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
+	}
+	if e.srv == nil {
+		e.t.Cleanup(func() { e.srv.Close() })
 	}
 	e.srv, e.h = s, s.Handler()
 }

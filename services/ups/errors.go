@@ -18,15 +18,29 @@ func gatewayError(w http.ResponseWriter, status int, code, msg string) {
 
 // upsError is the segmentation (UPS) service's shape.
 func upsError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	writeJSON(w, status, upsErrorBody(requestID(r), status, code, msg))
+}
+
+// upsErrorBody is the body upsError answers, also embedded per item in
+// multi-status (207) answers.
+func upsErrorBody(requestID string, status int, code, msg string) map[string]any {
 	st := strconv.Itoa(status)
-	writeJSON(w, status, map[string]any{
-		"requestId": requestID(r),
+	return map[string]any{
+		"requestId": requestID,
 		"errors":    map[string]any{st: []map[string]any{{"code": status, "message": msg}}},
 		"type":      "https://ns.adobe.com/aep/errors/UPAPI-" + code + "-" + st,
 		"title":     msg,
 		"status":    status,
-	})
+	}
 }
+
+// UPS error codes (the middle of "UPAPI-<code>-<status>"), as the
+// Platform's examples use them (aep-api.md §6).
+const (
+	upsCodeNotFound = "113430"
+	upsCodeInvalid  = "113434"
+	upsCodeInternal = "113751"
+)
 
 // catalogError is Catalog's RFC 7807-like shape, also used by the gateway
 // for a missing content type.

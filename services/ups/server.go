@@ -28,14 +28,17 @@ type Options struct {
 
 // Server is ups: the HTTP API over the state in Config.DataDir.
 type Server struct {
-	cfg     Config
-	log     zerolog.Logger
-	now     func() time.Time
-	tokens  *tokenIssuer
-	catalog *catalog
-	mux     *http.ServeMux
-	handler http.Handler
-	metrics *httpMetrics
+	cfg      Config
+	log      zerolog.Logger
+	now      func() time.Time
+	tokens   *tokenIssuer
+	catalog  *catalog
+	policies *policyStore
+	store    *profileStore
+	ingest   *ingester
+	mux      *http.ServeMux
+	handler  http.Handler
+	metrics  *httpMetrics
 }
 
 // New opens (or creates) the state in cfg.DataDir and builds the API.
@@ -66,18 +69,30 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the catalog in SEGFLOW_DATA_DIR: %w", err)
 	}
+	policies, err := openPolicyStore(filepath.Join(cfg.DataDir, "mergepolicies"), now)
+	if err != nil {
+		return nil, fmt.Errorf("opening the merge policies in SEGFLOW_DATA_DIR: %w", err)
+	}
+	store := newProfileStore()
+	ing, err := openIngester(filepath.Join(cfg.DataDir, "ingest"), cat, store, opts.Logger)
+	if err != nil {
+		return nil, fmt.Errorf("rebuilding the profile store from SEGFLOW_DATA_DIR: %w", err)
+	}
 	m, err := newHTTPMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{
-		cfg:     cfg,
-		log:     opts.Logger,
-		now:     now,
-		tokens:  &tokenIssuer{key: key, ttl: cfg.TokenTTL, now: now, clients: byID},
-		catalog: cat,
-		mux:     http.NewServeMux(),
-		metrics: m,
+		cfg:      cfg,
+		log:      opts.Logger,
+		now:      now,
+		tokens:   &tokenIssuer{key: key, ttl: cfg.TokenTTL, now: now, clients: byID},
+		catalog:  cat,
+		policies: policies,
+		store:    store,
+		ingest:   ing,
+		mux:      http.NewServeMux(),
+		metrics:  m,
 	}
 	s.routes(opts.Gatherer)
 	s.handler = s.instrument(s.mux)
@@ -95,10 +110,16 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	}
 	api := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.gateway(h)) }
 	s.catalogRoutes(api)
+	s.mergePolicyRoutes(api)
+	s.ingestRoutes(api)
 	s.mux.Handle("/", s.gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		catalogError(w, http.StatusNotFound, titleNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
 	})))
 }
+
+// Close stops background work (batch processing). A batch in hand is
+// finished; queued ones resume at the next start.
+func (s *Server) Close() { s.ingest.close() }
 
 // Handler returns the HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -128,7 +149,10 @@ func (s *Server) Run(ctx context.Context, ready chan<- string) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	s.Close()
+	s.log.Info().Msg("ups stopped")
+	if err != nil {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil

@@ -1,0 +1,439 @@
+package ups
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/rs/zerolog"
+
+	"github.com/segflow/segflow/pkg/pql"
+	"github.com/segflow/segflow/services/ups/records"
+)
+
+// Batch ingestion's durability protocol:
+//
+//  1. Uploaded files are written atomically under ingest/<batch>/files
+//     before the upload is acknowledged.
+//  2. COMPLETE marks the batch processing in Catalog and queues it.
+//  3. Processing reads and validates every record. Any bad record fails
+//     the whole batch: its row errors go to ingest/<batch>/failed.json and
+//     Catalog says failed; nothing is applied.
+//  4. A valid batch is appended to ingest/commits.log (fsynced): that line
+//     is the commit. Then it is applied to the profile store and Catalog
+//     says success.
+//
+// At start the store is rebuilt by replaying commits.log in order; batches
+// still processing (a crash between 2 and 4) are processed again, and a
+// committed batch Catalog does not yet call a success is marked so. A kill
+// at any moment therefore loses no acknowledged batch and shows no half
+// batch.
+type ingester struct {
+	dir     string
+	catalog *catalog
+	store   *profileStore
+	log     zerolog.Logger
+
+	mu      sync.Mutex // serializes processing: commit order is apply order
+	commits *os.File
+	seq     uint64 // committed batches so far
+
+	qmu    sync.Mutex
+	queue  []job         // batches waiting, in COMPLETE order
+	wake   chan struct{} // has room for one pending wake-up
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// job is a batch to process.
+type job struct {
+	caller Caller
+	id     string
+}
+
+// commitEntry is one line of commits.log.
+type commitEntry struct {
+	Batch   string `json:"batch"`
+	Org     string `json:"org"`
+	Sandbox string `json:"sandbox"`
+}
+
+// rowError is one record that failed validation.
+type rowError struct {
+	File    string `json:"file"`
+	Row     int    `json:"row"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Row error codes.
+const (
+	codeMalformed       = "MalformedRecord"
+	codeTypeMismatch    = "TypeCompatibilityException"
+	codeMissingIdentity = "MissingIdentity"
+	codeMissingField    = "MissingRequiredField"
+)
+
+// openIngester rebuilds the store from the commit log and resumes the
+// batches a crash interrupted.
+func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Logger) (*ingester, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	in := &ingester{dir: dir, catalog: cat, store: store, log: log, done: make(chan struct{})}
+	entries, err := readCommits(filepath.Join(dir, "commits.log"))
+	if err != nil {
+		return nil, err
+	}
+	committed := map[string]bool{}
+	for _, e := range entries {
+		caller := Caller{Org: e.Org, Sandbox: e.Sandbox}
+		b, err := cat.batch(caller, e.Batch)
+		if err != nil {
+			return nil, fmt.Errorf("replaying commits.log: batch %s: %w", e.Batch, err)
+		}
+		frags, events, rowErrs, err := in.validate(caller, b)
+		if err != nil || len(rowErrs) > 0 {
+			return nil, fmt.Errorf("replaying committed batch %s: it no longer validates (%v, %d row errors)", e.Batch, err, len(rowErrs))
+		}
+		in.seq++
+		stampSeq(frags, events, in.seq)
+		store.apply(caller, frags, events)
+		committed[e.Batch] = true
+		if b.Status != batchSuccess {
+			if _, err := cat.completeBatch(caller, b.ID, successOutcome(len(frags)+len(events))); err != nil && !errors.Is(err, errBatchClosed) {
+				return nil, fmt.Errorf("marking committed batch %s: %w", b.ID, err)
+			}
+		}
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "commits.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	in.commits = f
+	ctx, cancel := context.WithCancel(context.Background())
+	in.cancel = cancel
+	in.wake = make(chan struct{}, 1)
+	go in.run(ctx)
+	for _, b := range cat.unfinishedBatches() {
+		if b.Status == batchProcessing && !committed[b.ID] {
+			in.enqueue(b.owner(), b.ID)
+		}
+	}
+	return in, nil
+}
+
+// readCommits reads commits.log. A torn last line (a crash mid-append)
+// was never a commit: it is ignored and cut off.
+func readCommits(path string) ([]commitEntry, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []commitEntry
+	r := bufio.NewReader(f)
+	good := int64(0)
+	for {
+		line, err := r.ReadBytes('\n')
+		if err != nil { // io.EOF: a line without its newline is torn
+			break
+		}
+		var e commitEntry
+		if json.Unmarshal(line, &e) != nil || e.Batch == "" {
+			return nil, fmt.Errorf("%s: corrupt line after byte %d", path, good)
+		}
+		out = append(out, e)
+		good += int64(len(line))
+	}
+	if st, err := f.Stat(); err == nil && st.Size() > good {
+		if err := os.Truncate(path, good); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// enqueue schedules a batch for processing. It never blocks: the queue
+// is unbounded (and durable, as the batches' processing status).
+func (in *ingester) enqueue(c Caller, batchID string) {
+	in.qmu.Lock()
+	in.queue = append(in.queue, job{c, batchID})
+	in.qmu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run processes queued batches until ctx is done.
+func (in *ingester) run(ctx context.Context) {
+	defer close(in.done)
+	for {
+		in.qmu.Lock()
+		var next *job
+		if len(in.queue) > 0 {
+			next = &in.queue[0]
+			in.queue = in.queue[1:]
+		}
+		in.qmu.Unlock()
+		if next == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-in.wake:
+				continue
+			}
+		}
+		if err := in.process(next.caller, next.id); err != nil {
+			in.log.Error().Err(err).Str("batch", next.id).Msg("batch processing failed")
+		}
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// close stops the worker after the batch in hand (an interrupted batch is
+// resumed at the next start).
+func (in *ingester) close() {
+	in.cancel()
+	<-in.done
+	in.commits.Close()
+}
+
+// process validates a batch and commits or fails it.
+func (in *ingester) process(c Caller, id string) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	b, err := in.catalog.batch(c, id)
+	if err != nil {
+		return err
+	}
+	if b.Status != batchProcessing {
+		return nil // already done (a duplicate COMPLETE)
+	}
+	frags, events, rowErrs, err := in.validate(c, b)
+	if err != nil {
+		_, cerr := in.catalog.completeBatch(c, id, batchOutcome{Status: batchFailed, Errors: []batchError{{Code: codeMalformed, Description: err.Error()}}})
+		return errors.Join(err, cerr)
+	}
+	if len(rowErrs) > 0 {
+		return in.fail(c, b, rowErrs, len(frags)+len(events))
+	}
+	line, _ := json.Marshal(commitEntry{Batch: id, Org: c.Org, Sandbox: c.Sandbox})
+	if _, err := in.commits.Write(append(line, '\n')); err != nil {
+		return fmt.Errorf("committing batch %s: %w", id, err)
+	}
+	if err := in.commits.Sync(); err != nil {
+		return fmt.Errorf("committing batch %s: %w", id, err)
+	}
+	in.seq++
+	stampSeq(frags, events, in.seq)
+	in.store.apply(c, frags, events)
+	_, err = in.catalog.completeBatch(c, id, successOutcome(len(frags)+len(events)))
+	return err
+}
+
+func successOutcome(n int) batchOutcome {
+	return batchOutcome{Status: batchSuccess, RecordsRead: int64(n), RecordsWritten: int64(n)}
+}
+
+func stampSeq(frags []*fragment, events []*event, seq uint64) {
+	for _, f := range frags {
+		f.seq = seq
+	}
+	for _, e := range events {
+		e.seq = seq
+	}
+}
+
+// fail records a batch's row errors and marks it failed.
+func (in *ingester) fail(c Caller, b batch, rowErrs []rowError, good int) error {
+	data, err := json.Marshal(rowErrs)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(in.batchDir(b.ID), "failed.json"), data, 0o644); err != nil {
+		return err
+	}
+	summary := map[string][]string{}
+	var codes []string
+	for _, re := range rowErrs {
+		if _, ok := summary[re.Code]; !ok {
+			codes = append(codes, re.Code)
+		}
+		summary[re.Code] = append(summary[re.Code], strconv.Itoa(re.Row))
+	}
+	var errs []batchError
+	for _, code := range codes {
+		rows := summary[code]
+		errs = append(errs, batchError{Code: code, Description: fmt.Sprintf("%d records failed validation; see /data/foundation/export/batches/%s/failed", len(rows), b.ID), Rows: rows})
+	}
+	_, err = in.catalog.completeBatch(c, b.ID, batchOutcome{
+		Status:        batchFailed,
+		RecordsRead:   int64(good + len(rowErrs)),
+		RecordsFailed: int64(len(rowErrs)),
+		Errors:        errs,
+	})
+	return err
+}
+
+func (in *ingester) batchDir(id string) string { return filepath.Join(in.dir, id) }
+
+func (in *ingester) filesDir(id string) string { return filepath.Join(in.dir, id, "files") }
+
+// validate reads every record of a batch and converts it, collecting row
+// errors. An error is a batch-level problem (unreadable file).
+func (in *ingester) validate(c Caller, b batch) ([]*fragment, []*event, []rowError, error) {
+	ds, err := in.catalog.dataset(c, b.DatasetID)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
+	}
+	names, err := batchFiles(in.filesDir(b.ID))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	schema := in.store.schema(c)
+	isEvent := ds.schemaClass() == schemaEvent
+	var frags []*fragment
+	var events []*event
+	var rowErrs []rowError
+	for _, name := range names {
+		bad, err := records.Read(filepath.Join(in.filesDir(b.ID), name), b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
+			if isEvent {
+				e, re := toEvent(schema, r.Data, b.DatasetID)
+				if re != nil {
+					re.File, re.Row = name, r.Row
+					rowErrs = append(rowErrs, *re)
+					return nil
+				}
+				events = append(events, e)
+				return nil
+			}
+			f, re := toFragment(schema, r.Data, b.DatasetID)
+			if re != nil {
+				re.File, re.Row = name, r.Row
+				rowErrs = append(rowErrs, *re)
+				return nil
+			}
+			frags = append(frags, f)
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("reading %s: %w", name, err)
+		}
+		for _, e := range bad {
+			rowErrs = append(rowErrs, rowError{File: name, Row: e.Row, Code: codeMalformed, Message: e.Message})
+		}
+	}
+	if !ds.profileEnabled() {
+		return nil, nil, rowErrs, nil // validated, but not for the profile store
+	}
+	return frags, events, rowErrs, nil
+}
+
+// batchFiles lists a batch's uploaded files in name order.
+func batchFiles(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && e.Name()[0] != '.' {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// identities reads identityMap: every non-empty id, the primary first (the
+// one flagged primary, else the first by namespace and position).
+func identities(doc map[string]any) []identityKey {
+	m, _ := doc["identityMap"].(map[string]any)
+	namespaces := make([]string, 0, len(m))
+	for ns := range m {
+		namespaces = append(namespaces, ns)
+	}
+	slices.Sort(namespaces)
+	var out []identityKey
+	primary := -1
+	for _, ns := range namespaces {
+		list, _ := m[ns].([]any)
+		for _, item := range list {
+			obj, _ := item.(map[string]any)
+			id, _ := obj["id"].(string)
+			if id == "" {
+				continue
+			}
+			if p, _ := obj["primary"].(bool); p && primary < 0 {
+				primary = len(out)
+			}
+			out = append(out, newIdentityKey(ns, id))
+		}
+	}
+	if primary > 0 {
+		out[0], out[primary] = out[primary], out[0]
+	}
+	return out
+}
+
+func toFragment(schema *pql.Schema, doc map[string]any, dataset string) (*fragment, *rowError) {
+	ids := identities(doc)
+	if len(ids) == 0 {
+		return nil, &rowError{Code: codeMissingIdentity, Message: "the record has no identity: identityMap needs at least one id"}
+	}
+	v, err := schema.ProfileValue(doc)
+	if err != nil {
+		return nil, &rowError{Code: codeTypeMismatch, Message: err.Error()}
+	}
+	return &fragment{dataset: dataset, primary: ids[0], identities: ids, value: v}, nil
+}
+
+func toEvent(schema *pql.Schema, doc map[string]any, dataset string) (*event, *rowError) {
+	id, _ := doc["_id"].(string)
+	if id == "" {
+		return nil, &rowError{Code: codeMissingField, Message: "an ExperienceEvent needs _id"}
+	}
+	if doc["timestamp"] == nil {
+		return nil, &rowError{Code: codeMissingField, Message: "an ExperienceEvent needs timestamp"}
+	}
+	ids := identities(doc)
+	if len(ids) == 0 {
+		return nil, &rowError{Code: codeMissingIdentity, Message: "the event has no identity: identityMap needs at least one id"}
+	}
+	v, err := schema.EventValue(doc)
+	if err != nil {
+		return nil, &rowError{Code: codeTypeMismatch, Message: err.Error()}
+	}
+	ts, ok := eventTime(schema, v)
+	if !ok {
+		return nil, &rowError{Code: codeTypeMismatch, Message: "timestamp is not a date-time"}
+	}
+	return &event{dataset: dataset, id: id, identities: ids, timestamp: ts, value: v}, nil
+}
+
+// eventTime reads the converted timestamp field.
+func eventTime(schema *pql.Schema, v pql.Value) (int64, bool) {
+	i, _, ok := schema.EventField("timestamp")
+	if !ok {
+		return 0, false
+	}
+	t := v.Index(i)
+	return t.Micros(), t.Kind() == pql.KindTime
+}

@@ -1,0 +1,208 @@
+package ups
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+const (
+	importBase = "/data/foundation/import"
+	exportBase = "/data/foundation/export"
+	// maxUploadBytes is the batch ingestion API's limit on one file.
+	maxUploadBytes = 256 << 20
+)
+
+// ingestRoutes registers batch ingestion (§10) and the failed rows of Data
+// Access.
+func (s *Server) ingestRoutes(api func(string, http.HandlerFunc)) {
+	api("POST "+importBase+"/batches", s.createBatch)
+	api("PUT "+importBase+"/batches/{batch}/datasets/{dataset}/files/{file}", s.uploadFile)
+	api("POST "+importBase+"/batches/{batch}", s.batchAction)
+	api("GET "+exportBase+"/batches/{batch}/failed", s.failedRows)
+}
+
+type createBatchRequest struct {
+	DatasetID   string      `json:"datasetId"`
+	InputFormat inputFormat `json:"inputFormat"`
+}
+
+func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
+	caller, _ := CallerFrom(r.Context())
+	body, ok := readBody(w, r, s.cfg.MaxBodyBytes)
+	if !ok {
+		return
+	}
+	var req createBatchRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		catalogError(w, http.StatusBadRequest, titleBadRequest, "The body must be a JSON object: "+jsonProblem(err))
+		return
+	}
+	switch {
+	case req.DatasetID == "":
+		catalogError(w, http.StatusBadRequest, titleBadRequest, "datasetId is required.")
+		return
+	case req.InputFormat.Format != "json" && req.InputFormat.Format != "parquet":
+		catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("inputFormat.format %q is not supported: use json or parquet.", req.InputFormat.Format))
+		return
+	}
+	ds, err := s.catalog.dataset(caller, req.DatasetID)
+	if err != nil {
+		s.catalogFail(w, err)
+		return
+	}
+	if ds.schemaClass() == schemaProfileUnion {
+		catalogError(w, http.StatusBadRequest, titleBadRequest, "Datasets on the profile union schema receive exports, not ingestion: use a dataset of the Individual Profile or ExperienceEvent class.")
+		return
+	}
+	b, err := s.catalog.createBatch(caller, req.DatasetID, req.InputFormat)
+	if err != nil {
+		s.catalogFail(w, err)
+		return
+	}
+	obj := b.object()
+	obj["id"] = b.ID
+	writeJSON(w, http.StatusCreated, obj)
+}
+
+// openBatch returns the caller's batch when it still takes files.
+func (s *Server) openBatch(w http.ResponseWriter, caller Caller, id string) (batch, bool) {
+	b, err := s.catalog.batch(caller, id)
+	if err != nil {
+		s.catalogFail(w, err)
+		return batch{}, false
+	}
+	if b.Status != batchLoading {
+		catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("Batch %s is %s: it takes no more files.", id, b.Status))
+		return batch{}, false
+	}
+	return b, true
+}
+
+func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
+	caller, _ := CallerFrom(r.Context())
+	b, ok := s.openBatch(w, caller, r.PathValue("batch"))
+	if !ok {
+		return
+	}
+	if r.PathValue("dataset") != b.DatasetID {
+		catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("Batch %s belongs to dataset %s, not %s.", b.ID, b.DatasetID, r.PathValue("dataset")))
+		return
+	}
+	name := r.PathValue("file")
+	if name == "" || name[0] == '.' || strings.ContainsAny(name, `/\`) || len(name) > 255 {
+		catalogError(w, http.StatusBadRequest, titleBadRequest, "The file name must be a plain name: no slashes, not starting with a dot.")
+		return
+	}
+	dir := s.ingest.filesDir(b.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		s.internalError(w, err)
+		return
+	}
+	tmp, err := os.CreateTemp(dir, ".upload-*")
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	_, err = io.Copy(tmp, http.MaxBytesReader(w, r.Body, maxUploadBytes))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			catalogError(w, http.StatusRequestEntityTooLarge, titleTooLarge, fmt.Sprintf("A file may hold at most %d bytes; split larger ones.", int64(maxUploadBytes)))
+			return
+		}
+		catalogError(w, http.StatusBadRequest, titleBadRequest, "The file could not be read: "+err.Error())
+		return
+	}
+	// Uploading the same name again replaces the file: a retried upload
+	// does not duplicate records.
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
+		s.internalError(w, err)
+		return
+	}
+	if err := syncDir(dir); err != nil {
+		s.internalError(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// batchAction is POST /batches/{id}?action=COMPLETE (or ABORT).
+func (s *Server) batchAction(w http.ResponseWriter, r *http.Request) {
+	caller, _ := CallerFrom(r.Context())
+	id := r.PathValue("batch")
+	switch action := strings.ToUpper(r.URL.Query().Get("action")); action {
+	case "COMPLETE":
+		b, err := s.catalog.batch(caller, id)
+		if err != nil {
+			s.catalogFail(w, err)
+			return
+		}
+		if b.Status != batchLoading {
+			w.WriteHeader(http.StatusOK) // a repeated COMPLETE changes nothing
+			return
+		}
+		if _, err := s.catalog.setBatchStatus(caller, id, batchProcessing); err != nil {
+			s.catalogFail(w, err)
+			return
+		}
+		s.ingest.enqueue(caller, id)
+		w.WriteHeader(http.StatusOK)
+	case "ABORT":
+		if _, ok := s.openBatch(w, caller, id); !ok {
+			return
+		}
+		if _, err := s.catalog.completeBatch(caller, id, batchOutcome{Status: "aborted"}); err != nil {
+			s.catalogFail(w, err)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	default:
+		catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("action %q is not supported: use COMPLETE or ABORT.", action))
+	}
+}
+
+// failedRows is Data Access's GET /batches/{id}/failed: the records that
+// failed validation, with their file, row, code and message.
+func (s *Server) failedRows(w http.ResponseWriter, r *http.Request) {
+	caller, _ := CallerFrom(r.Context())
+	b, err := s.catalog.batch(caller, r.PathValue("batch"))
+	if err != nil {
+		s.catalogFail(w, err)
+		return
+	}
+	rows := []rowError{}
+	data, err := os.ReadFile(filepath.Join(s.ingest.batchDir(b.ID), "failed.json"))
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &rows); err != nil {
+			s.internalError(w, err)
+			return
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		s.internalError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": rows, "_page": map[string]int{"count": len(rows)}})
+}
+
+func (s *Server) catalogFail(w http.ResponseWriter, err error) {
+	(&catalogHTTP{log: s.log}).fail(w, err)
+}
+
+func (s *Server) internalError(w http.ResponseWriter, err error) {
+	s.log.Error().Err(err).Msg("request failed")
+	catalogError(w, http.StatusInternalServerError, titleInternal, "internal error")
+}
