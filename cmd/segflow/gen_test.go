@@ -16,7 +16,7 @@ func TestRunGen(t *testing.T) {
 	dir := t.TempDir()
 	args := []string{"gen", "-profiles", "50", "-seed", "7", "-now", "2026-03-01T12:00:00Z", "-out", dir}
 	var out, errOut bytes.Buffer
-	if err := run(context.Background(), args, strings.NewReader(""), &out, &errOut); err != nil {
+	if err := run(context.Background(), args, nil, strings.NewReader(""), &out, &errOut); err != nil {
 		t.Fatalf("err = %v (stderr %q)", err, errOut.String())
 	}
 	if !strings.Contains(out.String(), "wrote 50 profiles and ") || !strings.Contains(out.String(), "-now 2026-03-01T12:00:00Z") {
@@ -54,7 +54,7 @@ func TestRunGenErrors(t *testing.T) {
 		{[]string{"gen", "-out", t.TempDir(), "-profiles", "-3"}, "Profiles is -3"},
 	} {
 		var out, errOut bytes.Buffer
-		err := run(context.Background(), tt.args, strings.NewReader(""), &out, &errOut)
+		err := run(context.Background(), tt.args, nil, strings.NewReader(""), &out, &errOut)
 		if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 			t.Errorf("run(%q) = %v, want an error containing %q", tt.args, err, tt.wantErr)
 		}

@@ -30,7 +30,7 @@ var errUsage = errors.New("usage")
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, errUsage) {
 			fmt.Fprint(os.Stderr, usage)
 			os.Exit(2)
@@ -40,8 +40,9 @@ func main() {
 	}
 }
 
-// run dispatches a subcommand; tests call it directly.
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// run dispatches a subcommand; tests call it directly. environ is the
+// process environment (KEY=value), where services read their configuration.
+func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errUsage
 	}
@@ -49,7 +50,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "pql":
 		return runPQL(args[1:], stdin, stdout, stderr)
 	case "ups":
-		return runUPS(ctx, args[1:], os.Environ(), stderr)
+		return runUPS(ctx, args[1:], environ, stderr)
 	case "gen":
 		return runGen(ctx, args[1:], stdout, stderr)
 	case "up":

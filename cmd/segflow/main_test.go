@@ -30,7 +30,7 @@ func TestRunPQL(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := run(context.Background(), tt.args, strings.NewReader(tt.stdin), &out, &errOut)
+			err := run(context.Background(), tt.args, nil, strings.NewReader(tt.stdin), &out, &errOut)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) && !(tt.wantErr == "usage" && errors.Is(err, errUsage)) {
 					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)

@@ -107,14 +107,7 @@ func (c *catalog) newID() string {
 // created is creation order and a client paging with createdAfter=<the
 // last created it saw> cannot skip an object that shares its millisecond.
 // Callers hold writeMu.
-func (c *catalog) stamp() int64 {
-	ms := c.now().UnixMilli()
-	if ms <= c.lastStamp {
-		ms = c.lastStamp + 1
-	}
-	c.lastStamp = ms
-	return ms
-}
+func (c *catalog) stamp() int64 { return nextStamp(c.now(), &c.lastStamp) }
 
 // dataset returns the caller's dataset id, or errDatasetNotFound.
 func (c *catalog) dataset(caller Caller, id string) (dataset, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // writeFileAtomic writes data to path so that a crash leaves either the old
@@ -154,4 +155,16 @@ func checkPlacement(id, org, sandbox, fileID, orgKey, sandboxDir string) error {
 		return fmt.Errorf("belongs to sandbox %q", sandbox)
 	}
 	return nil
+}
+
+// nextStamp is the time of a change in Unix ms, strictly after *last (two
+// changes in one millisecond get consecutive stamps, and a clock that goes
+// back does not reorder), so ordering by time is change order.
+func nextStamp(now time.Time, last *int64) int64 {
+	ms := now.UnixMilli()
+	if ms <= *last {
+		ms = *last + 1
+	}
+	*last = ms
+	return ms
 }

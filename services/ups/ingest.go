@@ -311,23 +311,22 @@ func (in *ingester) validate(c Caller, b batch) ([]*fragment, []*event, []rowErr
 	var rowErrs []rowError
 	for _, name := range names {
 		bad, err := records.Read(filepath.Join(in.filesDir(b.ID), name), b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
+			var re *rowError
 			if isEvent {
-				e, re := toEvent(schema, r.Data, b.DatasetID)
-				if re != nil {
-					re.File, re.Row = name, r.Row
-					rowErrs = append(rowErrs, *re)
-					return nil
+				var e *event
+				if e, re = toEvent(schema, r.Data, b.DatasetID); re == nil {
+					events = append(events, e)
 				}
-				events = append(events, e)
-				return nil
+			} else {
+				var f *fragment
+				if f, re = toFragment(schema, r.Data, b.DatasetID); re == nil {
+					frags = append(frags, f)
+				}
 			}
-			f, re := toFragment(schema, r.Data, b.DatasetID)
 			if re != nil {
 				re.File, re.Row = name, r.Row
 				rowErrs = append(rowErrs, *re)
-				return nil
 			}
-			frags = append(frags, f)
 			return nil
 		})
 		if err != nil {

@@ -275,14 +275,7 @@ func (p *policyStore) newID(sp *scopePolicies) string {
 // stamp is the time of a change, in Unix ms, strictly increasing (like
 // the Catalog's), so the newest default is always recognizable. Callers
 // hold writeMu (or are opening the store).
-func (p *policyStore) stamp() int64 {
-	ms := p.now().UnixMilli()
-	if ms <= p.lastStamp {
-		ms = p.lastStamp + 1
-	}
-	p.lastStamp = ms
-	return ms
-}
+func (p *policyStore) stamp() int64 { return nextStamp(p.now(), &p.lastStamp) }
 
 // write persists one policy file. Callers hold writeMu.
 func (p *policyStore) write(r policyRecord) error {

@@ -10,8 +10,8 @@ import (
 )
 
 // MaxLineBytes is the longest line ReadJSONLines reads, not counting its
-// line ending. A longer line is a RowError (CodeTooLong), skipped
-// without being held in memory.
+// line ending, and the longest element ReadJSONArray reads. A longer one
+// is a RowError (CodeTooLong), skipped without being held in memory.
 const MaxLineBytes = 16 << 20
 
 // readBufferSize is the read buffer of the JSON readers.
@@ -55,7 +55,7 @@ func readJSONLines(r io.Reader, maxLine int, fn func(Record) error) ([]RowError,
 		}
 		v, err := d.decode(line)
 		if err != nil {
-			bad = append(bad, RowError{Row: row, Code: CodeInvalidJSON, Message: syntaxMessage(err, 0)})
+			bad = append(bad, RowError{Row: row, Code: CodeInvalidJSON, Message: syntaxMessage(err)})
 			continue
 		}
 		m, ok := v.(map[string]any)
@@ -127,12 +127,11 @@ func blank(line []byte) bool {
 	return true
 }
 
-// syntaxMessage describes a JSON syntax error; base is added to its
-// offset.
-func syntaxMessage(err error, base int64) string {
+// syntaxMessage describes a JSON syntax error.
+func syntaxMessage(err error) string {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("invalid JSON at byte %d: %s", base+se.Offset, se)
+		return fmt.Sprintf("invalid JSON at byte %d: %s", se.Offset, se)
 	}
 	return "invalid JSON: " + err.Error()
 }
