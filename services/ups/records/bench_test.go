@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"testing"
+	"time"
 )
 
 // benchLines returns the lines of testdata/bench/name: realistic XDM
@@ -124,4 +126,30 @@ func BenchmarkReadJSONArray(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+func BenchmarkReadParquet(b *testing.B) {
+	seen := time.Date(2024, 6, 18, 13, 56, 38, 174_000_000, time.UTC)
+	in := make([]pqRecord, 20000)
+	for i := range in {
+		in[i] = pqRecord{
+			ID: fmt.Sprintf("526ac018-9e3e-21d6-5162-%012d", i), Age: int32(i % 90), Points: int64(i), Active: i%2 == 0,
+			Seen: seen.Add(time.Duration(i) * time.Second), Birth: 7185,
+			Home:  pqAddress{City: "Dortmund", Country: ptr("DE")},
+			Items: []pqItem{{SKU: "FW-1001", Quantity: 1, Price: 119.99, Currency: ptr("EUR")}},
+			Tags:  []string{"web", "commerce"},
+			Attrs: map[string]string{"eventType": "commerce.productViews"},
+		}
+	}
+	data := writeParquet(b, in)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		if _, err := ReadParquet(bytes.NewReader(data), int64(len(data)), func(Record) error { n++; return nil }); err != nil || n != len(in) {
+			b.Fatal(err, n)
+		}
+	}
+	b.ReportMetric(float64(len(in))*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }

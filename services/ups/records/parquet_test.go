@@ -56,7 +56,7 @@ type pqRecord struct {
 	Raw      []byte            `parquet:"raw"`
 }
 
-func writeParquet[T any](t *testing.T, rows []T, opts ...parquet.WriterOption) []byte {
+func writeParquet[T any](t testing.TB, rows []T, opts ...parquet.WriterOption) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := parquet.NewGenericWriter[T](&buf, opts...)
