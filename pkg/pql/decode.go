@@ -40,14 +40,14 @@ func (s *Schema) DecodeEvent(data []byte) (Value, error) {
 func (s *Schema) ProfileValue(doc map[string]any) (Value, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return convert(doc, &s.profile, "")
+	return convert(doc, &s.profile)
 }
 
 // EventValue converts a decoded JSON object into an ExperienceEvent Value.
 func (s *Schema) EventValue(doc map[string]any) (Value, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return convert(doc, &s.event, "")
+	return convert(doc, &s.event)
 }
 
 func (s *Schema) decode(data []byte, root **Type) (Value, error) {
@@ -59,12 +59,13 @@ func (s *Schema) decode(data []byte, root **Type) (Value, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return convert(doc, root, "")
+	return convert(doc, root)
 }
 
 // convert turns x into a Value of type *slot, settling *slot when it is
-// still TypeAny. Callers hold the schema's write lock.
-func convert(x any, slot **Type, path string) (Value, error) {
+// still TypeAny. Callers hold the schema's write lock. A *TypeError's Path
+// is built as the error unwinds (see within), so success costs no strings.
+func convert(x any, slot **Type) (Value, error) {
 	t := *slot
 	if x == nil {
 		return Value{}, nil
@@ -72,7 +73,7 @@ func convert(x any, slot **Type, path string) (Value, error) {
 	if t == nil || t.Kind == TypeAny {
 		t = inferType(x)
 		if t == nil {
-			return Value{}, &TypeError{Path: path, Want: "a JSON value", Got: fmt.Sprintf("%T", x)}
+			return Value{}, &TypeError{Want: "a JSON value", Got: fmt.Sprintf("%T", x)}
 		}
 		*slot = t
 	}
@@ -95,7 +96,7 @@ func convert(x any, slot **Type, path string) (Value, error) {
 			if us, ok := parseTime(x); ok {
 				return Micros(us), nil
 			}
-			return Value{}, &TypeError{Path: path, Want: "an ISO 8601 date or date-time", Got: strconv.Quote(x)}
+			return Value{}, &TypeError{Want: "an ISO 8601 date or date-time", Got: strconv.Quote(x)}
 		default:
 			if v, ok := number(x); ok {
 				return Micros(v.Int() * 1000), nil // epoch milliseconds, as XDM ingestion takes them
@@ -105,9 +106,9 @@ func convert(x any, slot **Type, path string) (Value, error) {
 		if xs, ok := x.([]any); ok {
 			out := make([]Value, 0, len(xs))
 			for i, e := range xs {
-				v, err := convert(e, &t.Elem, fmt.Sprintf("%s[%d]", path, i))
+				v, err := convert(e, &t.Elem)
 				if err != nil {
-					return Value{}, err
+					return Value{}, within(err, "["+strconv.Itoa(i)+"]")
 				}
 				if v.kind != KindNull {
 					out = append(out, v)
@@ -120,9 +121,9 @@ func convert(x any, slot **Type, path string) (Value, error) {
 			keys := sortedKeys(m)
 			list := make([]Value, 0, 2*len(keys))
 			for _, k := range keys {
-				v, err := convert(m[k], &t.Elem, join(path, k))
+				v, err := convert(m[k], &t.Elem)
 				if err != nil {
-					return Value{}, err
+					return Value{}, within(err, k)
 				}
 				list = append(list, String(k), v)
 			}
@@ -136,30 +137,49 @@ func convert(x any, slot **Type, path string) (Value, error) {
 					t.add(k, &Type{Kind: TypeAny})
 				}
 			}
-			fields := make([]Value, t.NumFields())
+			// Size the fields to the highest present index, not the type's
+			// width: event types grow wide (the union of every event's
+			// fields) while each event uses a few of them.
 			last := -1
 			for _, k := range keys {
-				i := t.index[k]
-				v, err := convert(m[k], &t.types[i], join(path, k))
-				if err != nil {
-					return Value{}, err
-				}
-				fields[i] = v
-				if v.kind != KindNull && i > last {
+				if i := t.index[k]; m[k] != nil && i > last {
 					last = i
 				}
 			}
-			return Object(fields[:last+1]), nil
+			fields := make([]Value, last+1)
+			last = -1
+			for _, k := range keys {
+				i := t.index[k]
+				v, err := convert(m[k], &t.types[i])
+				if err != nil {
+					return Value{}, within(err, k)
+				}
+				if v.kind != KindNull {
+					fields[i] = v
+					last = max(last, i)
+				}
+			}
+			return Object(fields[: last+1 : last+1]), nil
 		}
 	}
-	return Value{}, &TypeError{Path: path, Want: t.String(), Got: jsonKind(x)}
+	return Value{}, &TypeError{Want: t.String(), Got: jsonKind(x)}
 }
 
-func join(path, name string) string {
-	if path == "" {
-		return name
+// within puts a field name or [index] in front of a TypeError's path.
+func within(err error, step string) error {
+	te, ok := err.(*TypeError)
+	if !ok {
+		return err
 	}
-	return path + "." + name
+	switch {
+	case te.Path == "":
+		te.Path = step
+	case te.Path[0] == '[':
+		te.Path = step + te.Path
+	default:
+		te.Path = step + "." + te.Path
+	}
+	return te
 }
 
 func sortedKeys(m map[string]any) []string {

@@ -1,6 +1,7 @@
 package pql
 
 import (
+	"errors"
 	"testing"
 	"unsafe"
 )
@@ -65,5 +66,18 @@ func TestMerge(t *testing.T) {
 	}
 	if !Equal(Merge(older, Null()), older) || !Equal(Merge(Null(), older), older) || !Merge().IsNull() {
 		t.Fatal("merging with null must give the other value")
+	}
+}
+
+func TestDecodeTypeErrorPath(t *testing.T) {
+	s := NewXDMSchema()
+	_, err := s.DecodeProfile([]byte(`{"a":{"b":[{"c":1},{"c":"x"}]}}`))
+	var te *TypeError
+	if !errors.As(err, &te) || te.Path != "a.b[1].c" || err.Error() != `a.b[1].c: expected number, got a string` {
+		t.Fatalf("error %v, want a TypeError at a.b[1].c", err)
+	}
+	_, err = s.DecodeProfile([]byte(`{"person":{"birthDate":"someday"}}`))
+	if !errors.As(err, &te) || te.Path != "person.birthDate" {
+		t.Fatalf("error %v, want a TypeError at person.birthDate", err)
 	}
 }
