@@ -105,7 +105,7 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 		}
 		in.seq++
 		stampSeq(frags, events, in.seq)
-		store.apply(caller, frags, events)
+		in.applyTo(caller, b, frags, events)
 		committed[e.Batch] = true
 		if b.Status != batchSuccess {
 			if _, err := cat.completeBatch(caller, b.ID, successOutcome(len(frags)+len(events))); err != nil && !errors.Is(err, errBatchClosed) {
@@ -240,9 +240,17 @@ func (in *ingester) process(c Caller, id string) error {
 	}
 	in.seq++
 	stampSeq(frags, events, in.seq)
-	in.store.apply(c, frags, events)
+	in.applyTo(c, b, frags, events)
 	_, err = in.catalog.completeBatch(c, id, successOutcome(len(frags)+len(events)))
 	return err
+}
+
+// applyTo puts a committed batch's records in the profile store when its
+// dataset is enabled for Profile.
+func (in *ingester) applyTo(c Caller, b batch, frags []*fragment, events []*event) {
+	if ds, err := in.catalog.dataset(c, b.DatasetID); err == nil && ds.profileEnabled() {
+		in.store.apply(c, frags, events)
+	}
 }
 
 func successOutcome(n int) batchOutcome {
@@ -295,6 +303,8 @@ func (in *ingester) filesDir(id string) string { return filepath.Join(in.dir, id
 
 // validate reads every record of a batch and converts it, collecting row
 // errors. An error is a batch-level problem (unreadable file).
+// Records of datasets not enabled for Profile are validated and counted
+// but never reach the store (see applyTo).
 func (in *ingester) validate(c Caller, b batch) ([]*fragment, []*event, []rowError, error) {
 	ds, err := in.catalog.dataset(c, b.DatasetID)
 	if err != nil {
@@ -335,9 +345,6 @@ func (in *ingester) validate(c Caller, b batch) ([]*fragment, []*event, []rowErr
 		for _, e := range bad {
 			rowErrs = append(rowErrs, rowError{File: name, Row: e.Row, Code: codeMalformed, Message: e.Message})
 		}
-	}
-	if !ds.profileEnabled() {
-		return nil, nil, rowErrs, nil // validated, but not for the profile store
 	}
 	return frags, events, rowErrs, nil
 }

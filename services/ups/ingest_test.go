@@ -237,3 +237,16 @@ func TestMergeRules(t *testing.T) {
 		}
 	}
 }
+
+func TestIngestDatasetNotForProfile(t *testing.T) {
+	e := newCatEnv(t)
+	plain := e.createDataset(catDev, "prod", `{"name":"archive","schemaRef":{"id":"https://ns.adobe.com/xdm/context/experienceevent","contentType":"application/vnd.adobe.xed+json;version=1"}}`)
+	id := e.ingestBatch(catDev, plain, false, map[string]string{"a.json": `{"_id":"a","timestamp":"2025-01-01T00:00:00Z","identityMap":{"ECID":[{"id":"1"}]}}` + "\n"})
+	b := e.waitBatch(catDev, id)
+	if b["status"] != "success" || b["metrics"].(map[string]any)["recordsWritten"] != float64(1) {
+		t.Fatalf("batch: %v", b)
+	}
+	if _, evs := e.srv.store.counts(Caller{Org: catDevOrg, Sandbox: "prod"}); evs != 0 {
+		t.Fatalf("a dataset not enabled for Profile put %d events in the profile store", evs)
+	}
+}
