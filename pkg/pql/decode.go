@@ -131,26 +131,31 @@ func convert(x any, slot **Type) (Value, error) {
 		}
 	case TypeObject:
 		if m, ok := x.(map[string]any); ok {
-			keys := sortedKeys(m)
-			for _, k := range keys {
-				if _, _, ok := t.Lookup(k); !ok {
-					t.add(k, &Type{Kind: TypeAny})
+			// New fields get indexes in name order, so layouts do not depend
+			// on map iteration; known fields need no sorting.
+			last := -1
+			for k, v := range m {
+				i, ok := t.index[k]
+				if !ok {
+					for _, k := range sortedKeys(m) {
+						if _, ok := t.index[k]; !ok {
+							t.add(k, &Type{Kind: TypeAny})
+						}
+					}
+					i = t.index[k]
+				}
+				if v != nil && i > last {
+					last = i
 				}
 			}
 			// Size the fields to the highest present index, not the type's
 			// width: event types grow wide (the union of every event's
 			// fields) while each event uses a few of them.
-			last := -1
-			for _, k := range keys {
-				if i := t.index[k]; m[k] != nil && i > last {
-					last = i
-				}
-			}
 			fields := make([]Value, last+1)
 			last = -1
-			for _, k := range keys {
+			for k, x := range m {
 				i := t.index[k]
-				v, err := convert(m[k], &t.types[i])
+				v, err := convert(x, &t.types[i])
 				if err != nil {
 					return Value{}, within(err, k)
 				}
