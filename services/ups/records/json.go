@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"slices"
+	"sync"
 )
 
 // MaxLineBytes is the longest line ReadJSONLines reads, not counting its
@@ -29,44 +32,174 @@ func ReadJSONLines(r io.Reader, fn func(Record) error) ([]RowError, error) {
 }
 
 func readJSONLines(r io.Reader, maxLine int, fn func(Record) error) ([]RowError, error) {
+	// A pipeline: this goroutine's reader cuts the input into chunks of
+	// lines, workers decode chunks in parallel (decoding is most of the
+	// cost), and the caller's goroutine hands the results to fn in order.
+	workers := max(1, runtime.GOMAXPROCS(0))
+	todo := make(chan *lineChunk, workers)
+	order := make(chan *lineChunk, 2*workers)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var d decoder
+			for c := range todo {
+				c.decode(&d)
+				close(c.ready)
+			}
+		}()
+	}
+	var readErr error
+	go func() {
+		defer close(order)
+		defer close(todo)
+		readErr = cutLines(r, maxLine, func(c *lineChunk) bool {
+			select {
+			case order <- c:
+			case <-done:
+				return false
+			}
+			select {
+			case todo <- c:
+				return true
+			case <-done:
+				return false
+			}
+		})
+	}()
+	var bad []RowError
+	var fnErr error
+	for c := range order {
+		if fnErr != nil {
+			continue // drain; a chunk cut after the stop is never decoded
+		}
+		<-c.ready
+		for _, it := range c.items {
+			if it.bad.Row != 0 {
+				bad = append(bad, it.bad)
+				continue
+			}
+			if err := fn(Record{Row: it.row, Data: it.data}); err != nil {
+				fnErr = err
+				close(done)
+				break
+			}
+		}
+		c.release()
+	}
+	wg.Wait()
+	if fnErr != nil {
+		return bad, fnErr
+	}
+	return bad, readErr
+}
+
+// chunkPool recycles chunks: decoding copies what it keeps of a line, so
+// a chunk's buffers are free once its records are handed over.
+var chunkPool = sync.Pool{New: func() any { return new(lineChunk) }}
+
+func newChunk(maxLine int) *lineChunk {
+	c := chunkPool.Get().(*lineChunk)
+	c.maxLine, c.ready = maxLine, make(chan struct{})
+	return c
+}
+
+func (c *lineChunk) release() {
+	c.buf, c.ends, c.rows = c.buf[:0], c.ends[:0], c.rows[:0]
+	clear(c.items)
+	c.items = c.items[:0]
+	chunkPool.Put(c)
+}
+
+// lineChunk is a run of lines decoded together.
+type lineChunk struct {
+	buf     []byte // the lines' bytes
+	ends    []int  // end offset in buf of each line
+	rows    []int  // row of each line
+	items   []chunkItem
+	maxLine int
+	ready   chan struct{} // closed once items are decoded
+}
+
+type chunkItem struct {
+	row  int
+	data map[string]any
+	bad  RowError // set (Row != 0) for a bad row
+}
+
+const chunkLines = 256
+
+// cutLines reads lines and passes them on in chunks, with rows, skipping
+// blank lines and noting lines too long. emit returns false to stop.
+func cutLines(r io.Reader, maxLine int, emit func(*lineChunk) bool) error {
 	lr := lineReader{br: bufio.NewReaderSize(r, readBufferSize), max: maxLine}
-	var (
-		d   decoder
-		bad []RowError
-	)
+	c := newChunk(maxLine)
+	flush := func() bool {
+		if len(c.rows) == 0 {
+			return true
+		}
+		ok := emit(c)
+		c = newChunk(maxLine)
+		return ok
+	}
 	for row := 1; ; row++ {
 		line, tooLong, err := lr.next()
 		if err == io.EOF {
-			return bad, nil
+			flush()
+			return nil
 		}
 		if err != nil {
-			return bad, fmt.Errorf("records: reading line %d: %w", row, err)
+			flush()
+			return fmt.Errorf("records: reading line %d: %w", row, err)
 		}
-		if tooLong {
-			bad = append(bad, RowError{Row: row, Code: CodeTooLong,
-				Message: fmt.Sprintf("the line is longer than %d bytes", maxLine)})
+		switch {
+		case tooLong:
+			// Kept in row order with the lines around it.
+			c.rows = append(c.rows, -row)
+			c.ends = append(c.ends, len(c.buf))
+		default:
+			if row == 1 {
+				line = bytes.TrimPrefix(line, bom)
+			}
+			if blank(line) {
+				continue
+			}
+			c.buf = append(c.buf, line...)
+			c.ends = append(c.ends, len(c.buf))
+			c.rows = append(c.rows, row)
+		}
+		if len(c.rows) >= chunkLines && !flush() {
+			return nil
+		}
+	}
+}
+
+// decode turns a chunk's lines into records and row errors.
+func (c *lineChunk) decode(d *decoder) {
+	c.items = slices.Grow(c.items[:0], len(c.rows))[:len(c.rows)]
+	start := 0
+	for i, row := range c.rows {
+		line := c.buf[start:c.ends[i]]
+		start = c.ends[i]
+		it := &c.items[i]
+		if row < 0 {
+			it.bad = RowError{Row: -row, Code: CodeTooLong, Message: fmt.Sprintf("the line is longer than %d bytes", c.maxLine)}
 			continue
 		}
-		if row == 1 {
-			line = bytes.TrimPrefix(line, bom)
-		}
-		if blank(line) {
-			continue
-		}
+		it.row = row
 		v, err := d.decode(line)
 		if err != nil {
-			bad = append(bad, RowError{Row: row, Code: CodeInvalidJSON, Message: syntaxMessage(err)})
+			it.bad = RowError{Row: row, Code: CodeInvalidJSON, Message: syntaxMessage(err)}
 			continue
 		}
 		m, ok := v.(map[string]any)
 		if !ok {
-			bad = append(bad, RowError{Row: row, Code: CodeNotObject,
-				Message: "the line is " + kindOf(v) + ", not a JSON object"})
+			it.bad = RowError{Row: row, Code: CodeNotObject, Message: "the line is " + kindOf(v) + ", not a JSON object"}
 			continue
 		}
-		if err := fn(Record{Row: row, Data: m}); err != nil {
-			return bad, err
-		}
+		it.data = m
 	}
 }
 
