@@ -279,7 +279,11 @@ func writeObjects(w http.ResponseWriter, objs []catalogObject) {
 }
 
 // fail answers err in Catalog's shape.
-func (h *catalogHTTP) fail(w http.ResponseWriter, err error) {
+func (h *catalogHTTP) fail(w http.ResponseWriter, err error) { catalogFail(w, h.log, err) }
+
+// catalogFail answers an error of the Catalog's internal API in Catalog's
+// shape; anything unexpected is logged and answered 500.
+func catalogFail(w http.ResponseWriter, log zerolog.Logger, err error) {
 	var bad *badRequestError
 	switch {
 	case errors.Is(err, errDatasetNotFound):
@@ -289,7 +293,6 @@ func (h *catalogHTTP) fail(w http.ResponseWriter, err error) {
 	case errors.As(err, &bad):
 		catalogError(w, http.StatusBadRequest, titleBadRequest, bad.detail)
 	default:
-		h.log.Error().Err(err).Msg("catalog request failed")
-		catalogError(w, http.StatusInternalServerError, titleInternal, "internal error")
+		internalError(w, log, err)
 	}
 }

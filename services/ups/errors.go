@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+
+	"github.com/rs/zerolog"
 )
 
 // The Platform answers errors in three shapes (aep-api.md §6); each family
@@ -76,4 +78,10 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b)
+}
+
+// internalError logs an unexpected error and answers 500 without details.
+func internalError(w http.ResponseWriter, log zerolog.Logger, err error) {
+	log.Error().Err(err).Msg("request failed")
+	catalogError(w, http.StatusInternalServerError, titleInternal, "internal error")
 }

@@ -104,35 +104,22 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, err)
 		return
 	}
-	tmp, err := os.CreateTemp(dir, ".upload-*")
-	if err != nil {
-		s.internalError(w, err)
-		return
-	}
-	defer os.Remove(tmp.Name()) // a no-op once renamed
-	_, err = io.Copy(tmp, http.MaxBytesReader(w, r.Body, maxUploadBytes))
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			catalogError(w, http.StatusRequestEntityTooLarge, titleTooLarge, fmt.Sprintf("A file may hold at most %d bytes; split larger ones.", int64(maxUploadBytes)))
-			return
-		}
-		catalogError(w, http.StatusBadRequest, titleBadRequest, "The file could not be read: "+err.Error())
-		return
-	}
 	// Uploading the same name again replaces the file: a retried upload
 	// does not duplicate records.
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, name)); err != nil {
-		s.internalError(w, err)
+	var readErr error
+	err := writeAtomic(filepath.Join(dir, name), 0o644, func(dst io.Writer) error {
+		_, readErr = io.Copy(dst, http.MaxBytesReader(w, r.Body, maxUploadBytes))
+		return readErr
+	})
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(readErr, &tooLarge):
+		catalogError(w, http.StatusRequestEntityTooLarge, titleTooLarge, fmt.Sprintf("A file may hold at most %d bytes; split larger ones.", int64(maxUploadBytes)))
 		return
-	}
-	if err := syncDir(dir); err != nil {
+	case readErr != nil:
+		catalogError(w, http.StatusBadRequest, titleBadRequest, "The file could not be read: "+readErr.Error())
+		return
+	case err != nil:
 		s.internalError(w, err)
 		return
 	}
@@ -198,11 +185,6 @@ func (s *Server) failedRows(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"data": rows, "_page": map[string]int{"count": len(rows)}})
 }
 
-func (s *Server) catalogFail(w http.ResponseWriter, err error) {
-	(&catalogHTTP{log: s.log}).fail(w, err)
-}
+func (s *Server) catalogFail(w http.ResponseWriter, err error) { catalogFail(w, s.log, err) }
 
-func (s *Server) internalError(w http.ResponseWriter, err error) {
-	s.log.Error().Err(err).Msg("request failed")
-	catalogError(w, http.StatusInternalServerError, titleInternal, "internal error")
-}
+func (s *Server) internalError(w http.ResponseWriter, err error) { internalError(w, s.log, err) }
