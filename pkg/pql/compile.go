@@ -628,36 +628,59 @@ func (c *compiler) withScope(t *Type, fn func()) {
 	c.scopes = c.scopes[:len(c.scopes)-1]
 }
 
-// elemPred is a condition on each element of an array: the element is the
-// implicit parameter, and also a variable when the condition is a
-// one-parameter lambda ((X) => X.price > 5).
-type elemPred struct {
-	cond func(*frame) bool
-	slot int // the lambda parameter's variable slot, or -1
+// elemArg is an argument evaluated once per element of an array, as a
+// condition (filters, exists) or a value (sum, groupBy, topN, map): the
+// element is the implicit parameter, and also the variable of a
+// one-parameter lambda ((X) => X.price > 5). Loops enter a scope once and
+// set it per element.
+type elemArg struct {
+	cond func(*frame) bool // set for conditions
+	val  cexpr             // set for values
+	slot int               // the lambda parameter's variable slot, or -1
 }
 
-// elemPred compiles cond as a per-element condition for elements of type et.
-func (c *compiler) elemPred(cond Node, et *Type) elemPred {
-	p := elemPred{slot: -1}
+// elemPred compiles arg as a per-element condition on elements of type et.
+func (c *compiler) elemPred(arg Node, et *Type) elemArg { return c.elemArg(arg, et, true) }
+
+// elemValue compiles arg as a per-element value on elements of type et.
+func (c *compiler) elemValue(arg Node, et *Type) elemArg { return c.elemArg(arg, et, false) }
+
+func (c *compiler) elemArg(arg Node, et *Type, isCond bool) elemArg {
+	p := elemArg{slot: -1}
 	c.withScope(et, func() {
-		if l, ok := cond.(*Lambda); ok && len(l.Params) == 1 {
+		body := arg
+		if l, ok := arg.(*Lambda); ok && len(l.Params) == 1 {
 			p.slot = c.bindVar(l.Params[0], et)
-			p.cond = c.cond(l.Body)
-			c.unbindVar()
-			return
+			defer c.unbindVar()
+			body = l.Body
 		}
-		p.cond = c.cond(cond)
+		if isCond {
+			p.cond = c.cond(body)
+		} else {
+			p.val = c.expr(body)
+		}
 	})
 	return p
 }
 
-// test evaluates the condition on e, with the scope entered at top.
-func (p *elemPred) test(f *frame, top int, e Value) bool {
+// set makes e the current element, in the scope entered at top.
+func (p *elemArg) set(f *frame, top int, e Value) {
 	f.scopes[top] = e
 	if p.slot >= 0 {
 		f.vars[p.slot] = e
 	}
+}
+
+// test evaluates the condition on e.
+func (p *elemArg) test(f *frame, top int, e Value) bool {
+	p.set(f, top, e)
 	return p.cond(f)
+}
+
+// eval evaluates the value on e.
+func (p *elemArg) eval(f *frame, top int, e Value) Value {
+	p.set(f, top, e)
+	return p.val.eval(f)
 }
 
 func (c *compiler) filter(n *Filter) cexpr {
@@ -666,7 +689,7 @@ func (c *compiler) filter(n *Filter) cexpr {
 }
 
 // filterOf materializes the elements of x that pass p.
-func (c *compiler) filterOf(x cexpr, p elemPred) cexpr {
+func (c *compiler) filterOf(x cexpr, p elemArg) cexpr {
 	slot := c.newBuf()
 	return cexpr{eval: func(f *frame) Value {
 		list := elems(x.eval(f))
@@ -693,7 +716,7 @@ func (c *compiler) filterExists(n *Filter) func(*frame) bool {
 	return existsOf(x, c.elemPred(n.Cond, elemType(x.typ)))
 }
 
-func existsOf(x cexpr, p elemPred) func(*frame) bool {
+func existsOf(x cexpr, p elemArg) func(*frame) bool {
 	return func(f *frame) bool {
 		list := elems(x.eval(f))
 		if !f.spend(len(list)) {

@@ -509,14 +509,6 @@ func (c *compiler) like(n *Binary) func(*frame) bool {
 // arrayMethod compiles the array, set and aggregate functions.
 func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 	et := elemType(x.typ)
-	// Per-element arguments see the element as the implicit parameter (or
-	// as the parameter of a lambda).
-	elemArg := func(i int) (cexpr, func(*frame, Value)) {
-		var e cexpr
-		var bind func(*frame, Value)
-		c.withScope(et, func() { e, bind = c.lambdaArg(n.Args[i], et) })
-		return e, bind
-	}
 	switch n.Name {
 	case "count":
 		return cexpr{eval: func(f *frame) Value {
@@ -538,20 +530,20 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 				return acc.result(fn)
 			}, typ: aggType(fn, et)}
 		}
-		arg, bind := elemArg(0)
+		arg := c.elemValue(n.Args[0], et)
 		return cexpr{eval: func(f *frame) Value {
 			var acc accumulator
 			list := elems(x.eval(f))
 			if !f.spend(len(list)) {
 				return Value{}
 			}
+			top := f.enter()
 			for _, e := range list {
-				bind(f, e)
-				acc.addAll(arg.eval(f))
-				f.pop()
+				acc.addAll(arg.eval(f, top, e))
 			}
+			f.pop()
 			return acc.result(fn)
-		}, typ: aggType(fn, arg.typ)}
+		}, typ: aggType(fn, arg.val.typ)}
 	case "filter", "exists":
 		if len(n.Args) == 0 {
 			return cexpr{eval: func(f *frame) Value { return Bool(len(elems(x.eval(f))) > 0) }, typ: BoolType}
@@ -565,7 +557,7 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 	case "map":
 		return c.mapMethod(n, x, et)
 	case "groupBy":
-		key, bind := elemArg(0)
+		key := c.elemValue(n.Args[0], et)
 		return cexpr{eval: func(f *frame) Value {
 			list := elems(x.eval(f))
 			if !f.spend(len(list)) {
@@ -573,10 +565,10 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 			}
 			var keys []string
 			groups := map[string][]Value{}
+			top := f.enter()
+			defer f.pop()
 			for _, e := range list {
-				bind(f, e)
-				k := key.eval(f)
-				f.pop()
+				k := key.eval(f, top, e)
 				name := k.str
 				if k.kind != KindString {
 					name = k.String()
@@ -593,7 +585,7 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 			return Value{kind: KindMap, list: out}
 		}, typ: MapOf(ArrayOf(et))}
 	case "topN", "bottomN":
-		key, bind := elemArg(0)
+		key := c.elemValue(n.Args[0], et)
 		count := c.expr(n.Args[1])
 		desc := n.Name == "topN"
 		slot := c.newBuf()
@@ -608,13 +600,13 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 				i   int
 			}
 			ks := make([]keyed, 0, len(list))
+			top := f.enter()
 			for i, e := range list {
-				bind(f, e)
-				if kv := key.eval(f); kv.kind != KindNull {
+				if kv := key.eval(f, top, e); kv.kind != KindNull {
 					ks = append(ks, keyed{kv, i})
 				}
-				f.pop()
 			}
+			f.pop()
 			slices.SortStableFunc(ks, func(a, b keyed) int {
 				o, _ := order(a.key, b.key)
 				if desc {
@@ -654,19 +646,6 @@ func (c *compiler) arrayMethod(n *Method, x cexpr) cexpr {
 	}
 	c.fail(n.At, "unknown function %q", n.Name)
 	return nullExpr
-}
-
-// lambdaArg compiles a per-element argument: either an expression on the
-// implicit element or a one-parameter lambda. bind pushes the element; the
-// caller pops it.
-func (c *compiler) lambdaArg(arg Node, et *Type) (cexpr, func(*frame, Value)) {
-	if l, ok := arg.(*Lambda); ok && len(l.Params) == 1 {
-		slot := c.bindVar(l.Params[0], et)
-		body := c.expr(l.Body)
-		c.unbindVar()
-		return body, func(f *frame, v Value) { f.push(v); f.vars[slot] = v }
-	}
-	return c.expr(arg), func(f *frame, v Value) { f.push(v) }
 }
 
 // mapMethod is A.map(expr) on arrays and M.map((K, V) => ...) on maps; a
@@ -711,26 +690,31 @@ func (c *compiler) mapMethod(n *Method, x cexpr, et *Type) cexpr {
 			return Array(out)
 		}}
 	}
-	var arg cexpr
-	var bind func(*frame, Value)
-	c.withScope(et, func() { arg, bind = c.lambdaArg(n.Args[0], et) })
+	arg := c.elemValue(n.Args[0], et)
 	slot := c.newBuf()
 	return cexpr{eval: func(f *frame) Value {
 		list := elems(x.eval(f))
 		if !f.spend(len(list)) {
 			return Value{}
 		}
-		out := make([]Value, 0, len(list))
+		buf := f.bufs[slot][:0]
+		top := f.enter()
 		for _, e := range list {
-			bind(f, e)
-			if r := arg.eval(f); r.kind != KindNull {
-				out = append(out, r)
+			r := arg.eval(f, top, e)
+			switch r.kind {
+			case KindNull:
+			case KindArray:
+				// The argument's array lives in scratch space its next
+				// evaluation overwrites: keep a copy.
+				buf = append(buf, r.clone())
+			default:
+				buf = append(buf, r)
 			}
-			f.pop()
 		}
-		f.bufs[slot] = out
-		return Array(out)
-	}, typ: ArrayOf(arg.typ)}
+		f.pop()
+		f.bufs[slot] = buf
+		return Array(buf)
+	}, typ: ArrayOf(arg.val.typ)}
 }
 
 func (c *compiler) setMethod(n *Method, x cexpr, et *Type) cexpr {

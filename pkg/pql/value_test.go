@@ -3,6 +3,7 @@ package pql
 import (
 	"errors"
 	"testing"
+	"time"
 	"unsafe"
 )
 
@@ -79,5 +80,27 @@ func TestDecodeTypeErrorPath(t *testing.T) {
 	_, err = s.DecodeProfile([]byte(`{"person":{"birthDate":"someday"}}`))
 	if !errors.As(err, &te) || te.Path != "person.birthDate" {
 		t.Fatalf("error %v, want a TypeError at person.birthDate", err)
+	}
+}
+
+// Per-element results that are arrays must not share the scratch space of
+// the expression that made them.
+func TestMapKeepsArrayResults(t *testing.T) {
+	s := NewXDMSchema()
+	p, err := s.DecodeProfile([]byte(`{"orders":[{"items":[{"sku":"a"},{"sku":"b"}]},{"items":[{"sku":"c"}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Parse(`orders.map(items.sku)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := Compile(q, Options{Schema: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := plan.NewRunner(time.Now()).Eval(&Subject{Profile: p})
+	if err != nil || v.String() != `[["a", "b"], ["c"]]` {
+		t.Fatalf("orders.map(items.sku) = %v, %v; want [[\"a\", \"b\"], [\"c\"]]", v, err)
 	}
 }
