@@ -897,21 +897,8 @@ func (c *compiler) quantifier(bs []Binding, all bool) func(*frame) bool {
 	holds := func(f *frame) bool {
 		return (cond == nil || cond(f)) && (rest == nil || rest(f))
 	}
-	if all {
-		return func(f *frame) bool {
-			list := elems(src.eval(f))
-			if !f.spend(len(list)) {
-				return false
-			}
-			for _, e := range list {
-				f.vars[slot] = e
-				if !holds(f) {
-					return false
-				}
-			}
-			return true
-		}
-	}
+	// exists stops at the first element that holds, forall at the first
+	// that does not; running out answers the other way.
 	return func(f *frame) bool {
 		list := elems(src.eval(f))
 		if !f.spend(len(list)) {
@@ -919,10 +906,10 @@ func (c *compiler) quantifier(bs []Binding, all bool) func(*frame) bool {
 		}
 		for _, e := range list {
 			f.vars[slot] = e
-			if holds(f) {
-				return true
+			if holds(f) != all {
+				return !all
 			}
 		}
-		return false
+		return all
 	}
 }
