@@ -45,11 +45,12 @@ type ingester struct {
 	commits *os.File
 	seq     uint64 // committed batches so far
 
-	qmu    sync.Mutex
-	queue  []job         // batches waiting, in COMPLETE order
-	wake   chan struct{} // has room for one pending wake-up
-	cancel context.CancelFunc
-	done   chan struct{}
+	qmu       sync.Mutex
+	queue     []job         // batches waiting, in COMPLETE order
+	wake      chan struct{} // has room for one pending wake-up
+	cancel    context.CancelFunc
+	done      chan struct{}
+	closeOnce sync.Once
 }
 
 // job is a batch to process.
@@ -101,7 +102,10 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 		}
 		frags, events, rowErrs, err := in.validate(caller, b)
 		if err != nil || len(rowErrs) > 0 {
-			return nil, fmt.Errorf("replaying committed batch %s: it no longer validates (%v, %d row errors)", e.Batch, err, len(rowErrs))
+			// Committed files are never changed by ups: someone edited or
+			// removed them. Starting without them would silently lose data.
+			return nil, fmt.Errorf("replaying committed batch %s: its files in %s no longer validate (%v, %d row errors); restore them from a backup, or remove the batch's line from %s to drop it knowingly",
+				e.Batch, in.filesDir(e.Batch), err, len(rowErrs), filepath.Join(dir, "commits.log"))
 		}
 		in.seq++
 		stampSeq(frags, events, in.seq)
@@ -207,9 +211,11 @@ func (in *ingester) run(ctx context.Context) {
 // close stops the worker after the batch in hand (an interrupted batch is
 // resumed at the next start).
 func (in *ingester) close() {
-	in.cancel()
-	<-in.done
-	in.commits.Close()
+	in.closeOnce.Do(func() {
+		in.cancel()
+		<-in.done
+		in.commits.Close()
+	})
 }
 
 // process validates a batch and commits or fails it.

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const (
@@ -248,5 +252,23 @@ func TestIngestDatasetNotForProfile(t *testing.T) {
 	}
 	if _, evs := e.srv.store.counts(Caller{Org: catDevOrg, Sandbox: "prod"}); evs != 0 {
 		t.Fatalf("a dataset not enabled for Profile put %d events in the profile store", evs)
+	}
+}
+
+// A committed batch whose files were tampered with stops ups at start with
+// a message saying where and what to do, rather than losing the batch.
+func TestIngestReplayTamperedFiles(t *testing.T) {
+	e := newCatEnv(t)
+	events := e.createDataset(catDev, "prod", fmt.Sprintf(eventClassBody, "web"))
+	id := e.ingestBatch(catDev, events, false, map[string]string{"a.json": `{"_id":"a","timestamp":"2025-01-01T00:00:00Z","identityMap":{"ECID":[{"id":"1"}]}}` + "\n"})
+	e.waitBatch(catDev, id)
+	e.srv.Close()
+	path := filepath.Join(e.cfg.DataDir, "ingest", id, "files", "a.json")
+	if err := os.WriteFile(path, []byte(`{"_id":"a"}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(e.cfg, Options{Registerer: prometheus.NewRegistry(), Now: e.clock.now})
+	if err == nil || !strings.Contains(err.Error(), filepath.Dir(path)) || !strings.Contains(err.Error(), "commits.log") {
+		t.Fatalf("New: %v, want an error naming the files and commits.log", err)
 	}
 }

@@ -118,7 +118,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 }
 
 // Close stops background work (batch processing). A batch in hand is
-// finished; queued ones resume at the next start.
+// finished; queued ones resume at the next start. Close may be called
+// more than once.
 func (s *Server) Close() { s.ingest.close() }
 
 // Handler returns the HTTP API.
