@@ -671,9 +671,13 @@ func (p *elemArg) set(f *frame, top int, e Value) {
 	}
 }
 
-// test evaluates the condition on e.
+// test evaluates the condition on e. It repeats set's two lines so that
+// it stays small enough to inline into filter loops, the hottest of them.
 func (p *elemArg) test(f *frame, top int, e Value) bool {
-	p.set(f, top, e)
+	f.scopes[top] = e
+	if p.slot >= 0 {
+		f.vars[p.slot] = e
+	}
 	return p.cond(f)
 }
 
