@@ -243,3 +243,35 @@ func (s *Schema) EventField(name string) (int, *Type, bool) {
 	defer s.mu.RUnlock()
 	return s.event.Lookup(name)
 }
+
+// Clone returns a deep copy of s. Ingestion learns a batch's fields on a
+// clone and keeps it only if the batch commits, so a failed batch leaves
+// no trace in the schema.
+func (s *Schema) Clone() *Schema {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return &Schema{profile: s.profile.clone(), event: s.event.clone()}
+}
+
+// clone deep-copies the types that decoding changes (objects gain fields,
+// arrays and maps settle their element type); scalar and "any" types are
+// never changed, so they are shared.
+func (t *Type) clone() *Type {
+	if t == nil {
+		return nil
+	}
+	switch t.Kind {
+	case TypeObject:
+		c := &Type{Kind: TypeObject, names: append([]string(nil), t.names...), types: make([]*Type, len(t.types)), index: make(map[string]int, len(t.index))}
+		for i, ft := range t.types {
+			c.types[i] = ft.clone()
+		}
+		for k, v := range t.index {
+			c.index[k] = v
+		}
+		return c
+	case TypeArray, TypeMap:
+		return &Type{Kind: t.Kind, Elem: t.Elem.clone()}
+	}
+	return t
+}

@@ -20,6 +20,10 @@ type Config struct {
 	TokenTTL time.Duration `env:"SEGFLOW_UPS_TOKEN_TTL, default=24h"`
 	// MaxBodyBytes bounds JSON request bodies (uploads have their own limit).
 	MaxBodyBytes int64 `env:"SEGFLOW_UPS_MAX_BODY_BYTES, default=1048576"`
+	// SnapshotRecords is how many ingested records make ups write a new
+	// snapshot of the profile store (and at shutdown): a restart replays
+	// at most about this many records.
+	SnapshotRecords int `env:"SEGFLOW_UPS_SNAPSHOT_RECORDS, default=1000000"`
 }
 
 // Client is one IMS client-credentials integration.

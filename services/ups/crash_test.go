@@ -132,16 +132,14 @@ func TestCrashIngest(t *testing.T) {
 		want += int(b.Metrics.RecordsWritten)
 		prefixes[tags[id]] = true
 	}
-	srv.store.mu.RLock()
-	sc := srv.store.scopes[scopeKey{caller.Org, caller.Sandbox}]
-	got := len(sc.events)
-	for eid := range sc.events {
+	ids := srv.store.eventIDs(caller)
+	got := len(ids)
+	for _, eid := range ids {
 		prefix, _, _ := strings.Cut(eid, "/")
 		if !prefixes[prefix] {
 			t.Errorf("event %s is from a batch that did not succeed", eid)
 		}
 	}
-	srv.store.mu.RUnlock()
 	if got != want || got != 20*len(success) {
 		t.Errorf("store holds %d events; the %d successful batches wrote %d", got, len(success), want)
 	}

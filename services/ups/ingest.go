@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -29,12 +31,15 @@ import (
 //  4. A valid batch is appended to ingest/commits.log (fsynced): that line
 //     is the commit. Then it is applied to the profile store and Catalog
 //     says success.
+//  5. Every SnapshotRecords records, and at shutdown, the whole store is
+//     written to ingest/store.snapshot (atomically) with the number of
+//     commits it covers.
 //
-// At start the store is rebuilt by replaying commits.log in order; batches
-// still processing (a crash between 2 and 4) are processed again, and a
-// committed batch Catalog does not yet call a success is marked so. A kill
-// at any moment therefore loses no acknowledged batch and shows no half
-// batch.
+// At start the store is loaded from the snapshot and the commits after it
+// are replayed in order; batches still processing (a crash between 2 and
+// 4) are processed again, and a committed batch Catalog does not yet call
+// a success is marked so. A kill at any moment therefore loses no
+// acknowledged batch and shows no half batch.
 type ingester struct {
 	dir     string
 	catalog *catalog
@@ -44,6 +49,10 @@ type ingester struct {
 	mu      sync.Mutex // serializes processing: commit order is apply order
 	commits *os.File
 	seq     uint64 // committed batches so far
+
+	snapEvery int    // records between snapshots
+	snapSeq   uint64 // commits the last snapshot covers
+	sinceSnap int    // records applied since it
 
 	qmu       sync.Mutex
 	queue     []job         // batches waiting, in COMPLETE order
@@ -84,35 +93,54 @@ const (
 
 // openIngester rebuilds the store from the commit log and resumes the
 // batches a crash interrupted.
-func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Logger) (*ingester, error) {
+func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Logger, snapEvery int) (*ingester, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	in := &ingester{dir: dir, catalog: cat, store: store, log: log, done: make(chan struct{})}
+	in := &ingester{dir: dir, catalog: cat, store: store, log: log, done: make(chan struct{}), snapEvery: max(1, snapEvery)}
 	entries, err := readCommits(filepath.Join(dir, "commits.log"))
 	if err != nil {
 		return nil, err
 	}
+	snapSeq, err := store.readSnapshot(in.snapshotPath())
+	if errors.Is(err, errBadSnapshot) {
+		// The commits alone rebuild the store: slower, never wrong.
+		log.Warn().Err(err).Str("path", in.snapshotPath()).Msg("ignoring the store snapshot; replaying every commit")
+		store.scopes, snapSeq = map[scopeKey]*scopeStore{}, 0
+	} else if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", in.snapshotPath(), err)
+	}
+	if snapSeq > uint64(len(entries)) {
+		return nil, fmt.Errorf("%s covers %d commits but %s holds only %d: restore commits.log, or remove the snapshot to rebuild from the commits there are",
+			in.snapshotPath(), snapSeq, filepath.Join(dir, "commits.log"), len(entries))
+	}
+	in.seq, in.snapSeq = snapSeq, snapSeq
 	committed := map[string]bool{}
-	for _, e := range entries {
+	for _, e := range entries[:snapSeq] {
+		committed[e.Batch] = true
+	}
+	for _, e := range entries[snapSeq:] {
 		caller := Caller{Org: e.Org, Sandbox: e.Sandbox}
 		b, err := cat.batch(caller, e.Batch)
 		if err != nil {
 			return nil, fmt.Errorf("replaying commits.log: batch %s: %w", e.Batch, err)
 		}
-		frags, events, rowErrs, err := in.validate(caller, b)
-		if err != nil || len(rowErrs) > 0 {
+		v, err := in.validate(caller, b)
+		if err == nil && len(v.rowErrs) > 0 {
+			err = fmt.Errorf("%d row errors, the first %s row %d: %s", len(v.rowErrs), v.rowErrs[0].File, v.rowErrs[0].Row, v.rowErrs[0].Message)
+		}
+		if err != nil {
 			// Committed files are never changed by ups: someone edited or
 			// removed them. Starting without them would silently lose data.
-			return nil, fmt.Errorf("replaying committed batch %s: its files in %s no longer validate (%v, %d row errors); restore them from a backup, or remove the batch's line from %s to drop it knowingly",
-				e.Batch, in.filesDir(e.Batch), err, len(rowErrs), filepath.Join(dir, "commits.log"))
+			return nil, fmt.Errorf("replaying committed batch %s: its files in %s no longer validate (%v); restore them from a backup, or remove the batch's line from %s to drop it knowingly",
+				e.Batch, in.filesDir(e.Batch), err, filepath.Join(dir, "commits.log"))
 		}
 		in.seq++
-		stampSeq(frags, events, in.seq)
-		in.applyTo(caller, b, frags, events)
+		in.applyTo(caller, b, v)
+		in.sinceSnap += v.records()
 		committed[e.Batch] = true
 		if b.Status != batchSuccess {
-			if _, err := cat.completeBatch(caller, b.ID, successOutcome(len(frags)+len(events))); err != nil && !errors.Is(err, errBatchClosed) {
+			if _, err := cat.completeBatch(caller, b.ID, successOutcome(v.records())); err != nil && !errors.Is(err, errBatchClosed) {
 				return nil, fmt.Errorf("marking committed batch %s: %w", b.ID, err)
 			}
 		}
@@ -214,6 +242,14 @@ func (in *ingester) close() {
 	in.closeOnce.Do(func() {
 		in.cancel()
 		<-in.done
+		in.mu.Lock()
+		if in.seq > in.snapSeq {
+			// A restart then replays nothing.
+			if err := in.snapshot(); err != nil {
+				in.log.Error().Err(err).Msg("store snapshot at shutdown failed; the next start replays the commits")
+			}
+		}
+		in.mu.Unlock()
 		in.commits.Close()
 	})
 }
@@ -229,13 +265,13 @@ func (in *ingester) process(c Caller, id string) error {
 	if b.Status != batchProcessing {
 		return nil // already done (a duplicate COMPLETE)
 	}
-	frags, events, rowErrs, err := in.validate(c, b)
+	v, err := in.validate(c, b)
 	if err != nil {
 		_, cerr := in.catalog.completeBatch(c, id, batchOutcome{Status: batchFailed, Errors: []batchError{{Code: codeMalformed, Description: err.Error()}}})
 		return errors.Join(err, cerr)
 	}
-	if len(rowErrs) > 0 {
-		return in.fail(c, b, rowErrs, len(frags)+len(events))
+	if len(v.rowErrs) > 0 {
+		return in.fail(c, b, v.rowErrs, v.records())
 	}
 	line, _ := json.Marshal(commitEntry{Batch: id, Org: c.Org, Sandbox: c.Sandbox})
 	if _, err := in.commits.Write(append(line, '\n')); err != nil {
@@ -245,31 +281,41 @@ func (in *ingester) process(c Caller, id string) error {
 		return fmt.Errorf("committing batch %s: %w", id, err)
 	}
 	in.seq++
-	stampSeq(frags, events, in.seq)
-	in.applyTo(c, b, frags, events)
-	_, err = in.catalog.completeBatch(c, id, successOutcome(len(frags)+len(events)))
-	return err
+	in.applyTo(c, b, v)
+	if _, err := in.catalog.completeBatch(c, id, successOutcome(v.records())); err != nil {
+		return err
+	}
+	in.sinceSnap += v.records()
+	if in.sinceSnap >= in.snapEvery {
+		return in.snapshot()
+	}
+	return nil
 }
+
+// snapshot writes the store and the number of commits it covers.
+// Callers hold in.mu, so no batch is applied meanwhile.
+func (in *ingester) snapshot() error {
+	start := time.Now()
+	if err := in.store.writeSnapshot(in.snapshotPath(), in.seq); err != nil {
+		return fmt.Errorf("writing the store snapshot: %w", err)
+	}
+	in.log.Info().Uint64("commits", in.seq).Int("records_since_last", in.sinceSnap).Dur("took", time.Since(start)).Msg("store snapshot written")
+	in.snapSeq, in.sinceSnap = in.seq, 0
+	return nil
+}
+
+func (in *ingester) snapshotPath() string { return filepath.Join(in.dir, "store.snapshot") }
 
 // applyTo puts a committed batch's records in the profile store when its
 // dataset is enabled for Profile.
-func (in *ingester) applyTo(c Caller, b batch, frags []*fragment, events []*event) {
+func (in *ingester) applyTo(c Caller, b batch, v *validated) {
 	if ds, err := in.catalog.dataset(c, b.DatasetID); err == nil && ds.profileEnabled() {
-		in.store.apply(c, frags, events)
+		in.store.apply(c, v.schema, in.seq, v.frags, v.events)
 	}
 }
 
 func successOutcome(n int) batchOutcome {
 	return batchOutcome{Status: batchSuccess, RecordsRead: int64(n), RecordsWritten: int64(n)}
-}
-
-func stampSeq(frags []*fragment, events []*event, seq uint64) {
-	for _, f := range frags {
-		f.seq = seq
-	}
-	for _, e := range events {
-		e.seq = seq
-	}
 }
 
 // fail records a batch's row errors and marks it failed.
@@ -307,52 +353,78 @@ func (in *ingester) batchDir(id string) string { return filepath.Join(in.dir, id
 
 func (in *ingester) filesDir(id string) string { return filepath.Join(in.dir, id, "files") }
 
+// validated is a batch read and checked: its records, or its row errors.
+type validated struct {
+	// schema is the scope's schema with what the batch taught it; it
+	// becomes the scope's only if the batch is applied.
+	schema  *pql.Schema
+	frags   []newFragment
+	events  []newEvent
+	rowErrs []rowError
+}
+
+func (v *validated) records() int { return len(v.frags) + len(v.events) }
+
 // validate reads every record of a batch and converts it, collecting row
 // errors. An error is a batch-level problem (unreadable file).
 // Records of datasets not enabled for Profile are validated and counted
 // but never reach the store (see applyTo).
-func (in *ingester) validate(c Caller, b batch) ([]*fragment, []*event, []rowError, error) {
+func (in *ingester) validate(c Caller, b batch) (*validated, error) {
 	ds, err := in.catalog.dataset(c, b.DatasetID)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
+		return nil, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
 	}
 	names, err := batchFiles(in.filesDir(b.ID))
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	schema := in.store.schema(c)
-	isEvent := ds.schemaClass() == schemaEvent
-	var frags []*fragment
-	var events []*event
-	var rowErrs []rowError
+	v := &validated{schema: in.store.schema(c).Clone()}
+	conv := newConverter(v.schema, ds.schemaClass() == schemaEvent, b.DatasetID)
 	for _, name := range names {
-		bad, err := records.Read(filepath.Join(in.filesDir(b.ID), name), b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
-			var re *rowError
-			if isEvent {
-				var e *event
-				if e, re = toEvent(schema, r.Data, b.DatasetID); re == nil {
-					events = append(events, e)
-				}
-			} else {
-				var f *fragment
-				if f, re = toFragment(schema, r.Data, b.DatasetID); re == nil {
-					frags = append(frags, f)
-				}
+		path := filepath.Join(in.filesDir(b.ID), name)
+		keep := func(row int, r any) {
+			switch r := r.(type) {
+			case newFragment:
+				v.frags = append(v.frags, r)
+			case newEvent:
+				v.events = append(v.events, r)
+			case *rowError:
+				r.File, r.Row = name, row
+				v.rowErrs = append(v.rowErrs, *r)
 			}
-			if re != nil {
-				re.File, re.Row = name, r.Row
-				rowErrs = append(rowErrs, *re)
+		}
+		var bad []records.RowError
+		if strings.EqualFold(b.InputFormat.Format, "json") && !b.InputFormat.IsMultiLineJSON {
+			// The fast path: lines decode straight to Values in parallel.
+			f, err := os.Open(path)
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", name, err)
 			}
-			return nil
-		})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("reading %s: %w", name, err)
+			bad, err = records.ConvertJSONLines(f, conv.worker, func(row int, r any) error {
+				if l, ok := r.(learn); ok {
+					r = conv.learn(l)
+				}
+				keep(row, r)
+				return nil
+			}, 0)
+			f.Close()
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", name, err)
+			}
+		} else {
+			bad, err = records.Read(path, b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
+				keep(r.Row, conv.fromMap(r.Data))
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("reading %s: %w", name, err)
+			}
 		}
 		for _, e := range bad {
-			rowErrs = append(rowErrs, rowError{File: name, Row: e.Row, Code: codeMalformed, Message: e.Message})
+			v.rowErrs = append(v.rowErrs, rowError{File: name, Row: e.Row, Code: codeMalformed, Message: e.Message})
 		}
 	}
-	return frags, events, rowErrs, nil
+	return v, nil
 }
 
 // batchFiles lists a batch's uploaded files in name order.
@@ -372,80 +444,4 @@ func batchFiles(dir string) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
-}
-
-// identities reads identityMap: every non-empty id, the primary first (the
-// one flagged primary, else the first by namespace and position).
-func identities(doc map[string]any) []identityKey {
-	m, _ := doc["identityMap"].(map[string]any)
-	namespaces := make([]string, 0, len(m))
-	for ns := range m {
-		namespaces = append(namespaces, ns)
-	}
-	slices.Sort(namespaces)
-	var out []identityKey
-	primary := -1
-	for _, ns := range namespaces {
-		list, _ := m[ns].([]any)
-		for _, item := range list {
-			obj, _ := item.(map[string]any)
-			id, _ := obj["id"].(string)
-			if id == "" {
-				continue
-			}
-			if p, _ := obj["primary"].(bool); p && primary < 0 {
-				primary = len(out)
-			}
-			out = append(out, newIdentityKey(ns, id))
-		}
-	}
-	if primary > 0 {
-		out[0], out[primary] = out[primary], out[0]
-	}
-	return out
-}
-
-func toFragment(schema *pql.Schema, doc map[string]any, dataset string) (*fragment, *rowError) {
-	ids := identities(doc)
-	if len(ids) == 0 {
-		return nil, &rowError{Code: codeMissingIdentity, Message: "the record has no identity: identityMap needs at least one id"}
-	}
-	v, err := schema.ProfileValue(doc)
-	if err != nil {
-		return nil, &rowError{Code: codeTypeMismatch, Message: err.Error()}
-	}
-	return &fragment{dataset: dataset, primary: ids[0], identities: ids, value: v}, nil
-}
-
-func toEvent(schema *pql.Schema, doc map[string]any, dataset string) (*event, *rowError) {
-	id, _ := doc["_id"].(string)
-	if id == "" {
-		return nil, &rowError{Code: codeMissingField, Message: "an ExperienceEvent needs _id"}
-	}
-	if doc["timestamp"] == nil {
-		return nil, &rowError{Code: codeMissingField, Message: "an ExperienceEvent needs timestamp"}
-	}
-	ids := identities(doc)
-	if len(ids) == 0 {
-		return nil, &rowError{Code: codeMissingIdentity, Message: "the event has no identity: identityMap needs at least one id"}
-	}
-	v, err := schema.EventValue(doc)
-	if err != nil {
-		return nil, &rowError{Code: codeTypeMismatch, Message: err.Error()}
-	}
-	ts, ok := eventTime(schema, v)
-	if !ok {
-		return nil, &rowError{Code: codeTypeMismatch, Message: "timestamp is not a date-time"}
-	}
-	return &event{dataset: dataset, id: id, identities: ids, timestamp: ts, value: v}, nil
-}
-
-// eventTime reads the converted timestamp field.
-func eventTime(schema *pql.Schema, v pql.Value) (int64, bool) {
-	i, _, ok := schema.EventField("timestamp")
-	if !ok {
-		return 0, false
-	}
-	t := v.Index(i)
-	return t.Micros(), t.Kind() == pql.KindTime
 }

@@ -89,8 +89,8 @@ func (e *catEnv) waitBatch(client, id string) map[string]any {
 func (e *catEnv) merged(rule mergeRule) []string {
 	e.t.Helper()
 	var out []string
-	e.srv.store.each(Caller{Org: catDevOrg, Sandbox: "prod"}, rule, func(p *Profile) bool {
-		out = append(out, fmt.Sprintf("%s: %s events=%d", p.ID, p.Subject.Profile, len(p.Subject.Events)))
+	e.srv.store.each(Caller{Org: catDevOrg, Sandbox: "prod"}, scanSpec{rule: rule}, func(p *Profile) bool {
+		out = append(out, fmt.Sprintf("%s: %s events=%d", p.ID(), p.Subject.Profile, len(p.Subject.Events)))
 		return true
 	})
 	return out
@@ -126,8 +126,8 @@ func TestIngestProfilesAndEvents(t *testing.T) {
 		t.Fatalf("merged profiles:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	// Events come in time order.
-	e.srv.store.each(Caller{Org: catDevOrg, Sandbox: "prod"}, mergeRule{Graph: "none", Attribute: "timestampOrdered"}, func(p *Profile) bool {
-		if p.ID == "ECID:e1" && p.Subject.Events[0].Index(0).Str() != "x2" {
+	e.srv.store.each(Caller{Org: catDevOrg, Sandbox: "prod"}, scanSpec{rule: mergeRule{Graph: "none", Attribute: "timestampOrdered"}}, func(p *Profile) bool {
+		if p.ID() == "ECID:e1" && p.Subject.Events[0].Index(0).Str() != "x2" {
 			t.Errorf("events of e1 not in time order: %v", p.Subject.Events)
 		}
 		return true
@@ -205,8 +205,8 @@ func TestMergeRules(t *testing.T) {
 	e.waitBatch(catDev, e.ingestBatch(catDev, web, false, map[string]string{"a.json": `{"identityMap":{"ECID":[{"id":"e1","primary":true}]},"person":{"name":{"firstName":"Annie"}}}` + "\n"}))
 	names := func(rule mergeRule) []string {
 		var out []string
-		e.srv.store.each(Caller{Org: catDevOrg, Sandbox: "prod"}, rule, func(p *Profile) bool {
-			out = append(out, p.ID+"="+p.Subject.Profile.String())
+		e.srv.store.each(Caller{Org: catDevOrg, Sandbox: "prod"}, scanSpec{rule: rule}, func(p *Profile) bool {
+			out = append(out, p.ID()+"="+p.Subject.Profile.String())
 			return true
 		})
 		return out
@@ -263,6 +263,10 @@ func TestIngestReplayTamperedFiles(t *testing.T) {
 	id := e.ingestBatch(catDev, events, false, map[string]string{"a.json": `{"_id":"a","timestamp":"2025-01-01T00:00:00Z","identityMap":{"ECID":[{"id":"1"}]}}` + "\n"})
 	e.waitBatch(catDev, id)
 	e.srv.Close()
+	// Without the snapshot written at shutdown, the batch must be replayed.
+	if err := os.Remove(filepath.Join(e.cfg.DataDir, "ingest", "store.snapshot")); err != nil {
+		t.Fatal(err)
+	}
 	path := filepath.Join(e.cfg.DataDir, "ingest", id, "files", "a.json")
 	if err := os.WriteFile(path, []byte(`{"_id":"a"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -270,5 +274,30 @@ func TestIngestReplayTamperedFiles(t *testing.T) {
 	_, err := New(e.cfg, Options{Registerer: prometheus.NewRegistry(), Now: e.clock.now})
 	if err == nil || !strings.Contains(err.Error(), filepath.Dir(path)) || !strings.Contains(err.Error(), "commits.log") {
 		t.Fatalf("New: %v, want an error naming the files and commits.log", err)
+	}
+}
+
+// A damaged snapshot is ignored: the commits rebuild the same store.
+func TestIngestDamagedSnapshot(t *testing.T) {
+	e := newCatEnv(t)
+	profiles := e.createDataset(catDev, "prod", fmt.Sprintf(profileClassBody, "crm"))
+	events := e.createDataset(catDev, "prod", fmt.Sprintf(eventClassBody, "web"))
+	e.waitBatch(catDev, e.ingestBatch(catDev, profiles, false, map[string]string{"p.json": `{"identityMap":{"ECID":[{"id":"e1","primary":true}]},"person":{"name":{"firstName":"Ann"}}}` + "\n"}))
+	e.waitBatch(catDev, e.ingestBatch(catDev, events, false, map[string]string{"e.json": `{"_id":"x1","timestamp":"2025-01-02T10:00:00Z","identityMap":{"ECID":[{"id":"e1"}]}}` + "\n"}))
+	rule := mergeRule{Graph: "none", Attribute: "timestampOrdered"}
+	want := e.merged(rule)
+	e.srv.Close()
+	path := filepath.Join(e.cfg.DataDir, "ingest", "store.snapshot")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if got := e.merged(rule); !slices.Equal(got, want) {
+		t.Fatalf("after a damaged snapshot:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -74,7 +74,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("opening the merge policies in SEGFLOW_DATA_DIR: %w", err)
 	}
 	store := newProfileStore()
-	ing, err := openIngester(filepath.Join(cfg.DataDir, "ingest"), cat, store, opts.Logger)
+	ing, err := openIngester(filepath.Join(cfg.DataDir, "ingest"), cat, store, opts.Logger, cfg.SnapshotRecords)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding the profile store from SEGFLOW_DATA_DIR: %w", err)
 	}

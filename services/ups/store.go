@@ -1,21 +1,19 @@
 package ups
 
 import (
-	"cmp"
-	"slices"
 	"sync"
 
 	"github.com/segflow/segflow/pkg/pql"
 )
 
 // profileStore holds the profile fragments and ExperienceEvents that batch
-// ingestion applied, per org and sandbox. It is rebuilt at start by
-// replaying the committed batches (see ingest.go), so it keeps nothing on
-// disk of its own.
+// ingestion applied, per org and sandbox, in memory and compact: fragments
+// and event blocks are pql's binary form, identities and repeated event
+// strings are numbered once. A snapshot (store_snapshot.go) plus the
+// commits after it rebuild it at start.
 //
-// This first layout keeps records as pql Values, keyed by identity. It is
-// correct and simple; the memory and scan floors of a million profiles
-// call for events laid out per profile by column (see the closing notes).
+// One writer (the ingester) applies batches; any number of readers scan.
+// Blocks and fragment data are never changed in place, only replaced.
 type profileStore struct {
 	mu     sync.RWMutex
 	scopes map[scopeKey]*scopeStore
@@ -25,12 +23,26 @@ type scopeKey struct{ org, sandbox string }
 
 // scopeStore is one org and sandbox.
 type scopeStore struct {
+	// schema lays out every Value of the scope. It is replaced, never
+	// changed, when a batch that taught it new fields commits.
 	schema *pql.Schema
-	// fragments by dataset and primary identity: a newer record of the
-	// same profile in the same dataset replaces the older one.
-	fragments map[string]*fragment
-	// events by _id: re-ingesting an event replaces it.
-	events map[string]*event
+	dict   *pql.Dict // strings of events
+
+	idIndex map[string]uint32 // identityKey -> number
+	idKeys  []string          // number -> identityKey
+
+	datasets  []string
+	dsIndex   map[string]uint32
+	frags     []fragment
+	fragIndex map[fragKey]uint32
+
+	// blocks[i] holds the events whose primary identity is number i.
+	blocks  [][]byte
+	nEvents int
+
+	version  uint64 // bumped by every apply
+	groupsMu sync.Mutex
+	groups   map[string]*grouping // by mergeRule.key, for this version
 }
 
 // identityKey is "namespace\x00id": one identity of identityMap.
@@ -38,22 +50,29 @@ type identityKey string
 
 func newIdentityKey(ns, id string) identityKey { return identityKey(ns + "\x00" + id) }
 
+// fragKey identifies a fragment: a newer record of the same primary
+// identity in the same dataset replaces the older one.
+type fragKey struct{ dataset, primary uint32 }
+
 // fragment is one profile record of one dataset.
 type fragment struct {
+	dataset    uint32
+	identities []uint32 // the primary first
+	seq        uint64   // ingestion order: higher is newer
+	data       []byte   // pql binary, strings inline
+}
+
+// newFragment and newEvent are records on their way in, from a batch.
+type newFragment struct {
 	dataset    string
-	primary    identityKey
-	identities []identityKey
-	seq        uint64 // ingestion order: higher is newer
+	identities []identityKey // the primary first
 	value      pql.Value
 }
 
-// event is one ExperienceEvent.
-type event struct {
-	dataset    string
+type newEvent struct {
 	id         string
 	identities []identityKey
 	timestamp  int64 // microseconds
-	seq        uint64
 	value      pql.Value
 }
 
@@ -61,31 +80,116 @@ func newProfileStore() *profileStore {
 	return &profileStore{scopes: map[scopeKey]*scopeStore{}}
 }
 
-// scope returns the store of an org and sandbox, creating it.
-func (s *profileStore) scope(c Caller) *scopeStore {
+func newScopeStore(schema *pql.Schema) *scopeStore {
+	return &scopeStore{
+		schema:    schema,
+		dict:      pql.NewDict(),
+		idIndex:   map[string]uint32{},
+		dsIndex:   map[string]uint32{},
+		fragIndex: map[fragKey]uint32{},
+	}
+}
+
+// schema returns the scope's current schema. Ingestion decodes a batch
+// into a Clone of it and hands the clone back to apply.
+func (s *profileStore) schema(c Caller) *pql.Schema {
+	s.mu.RLock()
+	sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]
+	s.mu.RUnlock()
+	if ok {
+		return sc.schema
+	}
+	return pql.NewXDMSchema()
+}
+
+// apply adds a validated batch's records, laid out by schema (which
+// becomes the scope's), stamped with seq. The ingester applies one batch
+// at a time, in commit order.
+func (s *profileStore) apply(c Caller, schema *pql.Schema, seq uint64, frags []newFragment, events []newEvent) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := scopeKey{c.Org, c.Sandbox}
 	sc, ok := s.scopes[k]
 	if !ok {
-		sc = &scopeStore{schema: pql.NewXDMSchema(), fragments: map[string]*fragment{}, events: map[string]*event{}}
+		sc = newScopeStore(schema)
 		s.scopes[k] = sc
 	}
-	return sc
+	sc.schema = schema
+	sc.version++
+	sc.groups = nil
+	var enc pql.Encoder
+	var buf []byte
+	for _, f := range frags {
+		ids := make([]uint32, len(f.identities))
+		for i, id := range f.identities {
+			ids[i] = sc.identity(id)
+		}
+		ds := sc.dataset(f.dataset)
+		buf = enc.Append(buf[:0], f.value)
+		frag := fragment{dataset: ds, identities: ids, seq: seq, data: append([]byte(nil), buf...)}
+		key := fragKey{ds, ids[0]}
+		if i, ok := sc.fragIndex[key]; ok {
+			sc.frags[i] = frag
+			continue
+		}
+		sc.fragIndex[key] = uint32(len(sc.frags))
+		sc.frags = append(sc.frags, frag)
+	}
+	sc.addEvents(events)
 }
 
-// apply adds a validated batch's records. Callers apply one batch at a
-// time, in commit order.
-func (s *profileStore) apply(c Caller, frags []*fragment, events []*event) {
-	sc := s.scope(c)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range frags {
-		sc.fragments[f.dataset+"\x00"+string(f.primary)] = f
+// addEvents rebuilds the block of every identity that gets events.
+func (sc *scopeStore) addEvents(events []newEvent) {
+	if len(events) == 0 {
+		return
 	}
+	byIdentity := map[uint32][]storedEvent{}
+	var order []uint32
 	for _, e := range events {
-		sc.events[e.id] = e
+		id := sc.identity(e.identities[0])
+		if _, ok := byIdentity[id]; !ok {
+			order = append(order, id)
+		}
+		byIdentity[id] = append(byIdentity[id], storedEvent{id: e.id, ts: e.timestamp, value: e.value})
 	}
+	lay := layoutOf(sc.schema)
+	enc := pql.Encoder{Dict: sc.dict}
+	var scratch []byte
+	for _, id := range order {
+		var old []storedEvent
+		if b := sc.blocks[id]; b != nil {
+			var err error
+			if old, err = decodeBlock(b, lay, sc.dict); err != nil {
+				panic(err) // blocks are only ever written by encodeBlock
+			}
+		}
+		merged := mergeEvents(old, byIdentity[id])
+		sc.nEvents += len(merged) - len(old)
+		sc.blocks[id], scratch = encodeBlock(merged, lay, &enc, scratch)
+	}
+}
+
+// identity returns the number of an identity, adding it.
+func (sc *scopeStore) identity(k identityKey) uint32 {
+	if id, ok := sc.idIndex[string(k)]; ok {
+		return id
+	}
+	id := uint32(len(sc.idKeys))
+	sc.idKeys = append(sc.idKeys, string(k))
+	sc.idIndex[string(k)] = id
+	sc.blocks = append(sc.blocks, nil)
+	return id
+}
+
+// dataset returns the number of a dataset id, adding it.
+func (sc *scopeStore) dataset(name string) uint32 {
+	if id, ok := sc.dsIndex[name]; ok {
+		return id
+	}
+	id := uint32(len(sc.datasets))
+	sc.datasets = append(sc.datasets, name)
+	sc.dsIndex[name] = id
+	return id
 }
 
 // counts reports how many fragments and events a scope holds.
@@ -96,151 +200,7 @@ func (s *profileStore) counts(c Caller) (fragments, events int) {
 	if !ok {
 		return 0, 0
 	}
-	return len(sc.fragments), len(sc.events)
-}
-
-// mergeRule is what the store needs of a merge policy.
-type mergeRule struct {
-	// Graph is "none" (fragments merge only on the same primary identity)
-	// or "pdg" (fragments sharing any identity are one person, transitively).
-	Graph string
-	// Attribute is "timestampOrdered" (the most recently ingested fragment
-	// wins per attribute) or "dataSetPrecedence" (Order decides; datasets
-	// not in Order are left out).
-	Attribute string
-	Order     []string
-}
-
-// Profile is one merged profile: its identities and the subject the PQL
-// evaluator reads.
-type Profile struct {
-	// ID is the profile's primary identity as "namespace:id".
-	ID      string
-	Subject pql.Subject
-}
-
-// each calls fn with every merged profile of the caller's scope under rule,
-// in a deterministic order, until fn returns false. Profiles with events
-// but no fragment (event-only profiles) are included. The subjects are
-// packed and share nothing with the store.
-func (s *profileStore) each(c Caller, rule mergeRule, fn func(*Profile) bool) {
-	s.mu.RLock()
-	sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]
-	if !ok {
-		s.mu.RUnlock()
-		return
-	}
-	persons := sc.persons(rule)
-	s.mu.RUnlock()
-	for _, p := range persons {
-		if !fn(p) {
-			return
-		}
-	}
-}
-
-// Schema returns the scope's schema (for compiling queries against it).
-func (s *profileStore) schema(c Caller) *pql.Schema { return s.scope(c).schema }
-
-// persons groups fragments and events into merged profiles. Callers hold
-// the read lock.
-func (sc *scopeStore) persons(rule mergeRule) []*Profile {
-	rank := map[string]int{}
-	for i, d := range rule.Order {
-		rank[d] = i
-	}
-	frags := make([]*fragment, 0, len(sc.fragments))
-	for _, f := range sc.fragments {
-		if rule.Attribute == "dataSetPrecedence" {
-			if _, ok := rank[f.dataset]; !ok {
-				continue
-			}
-		}
-		frags = append(frags, f)
-	}
-	// Union-find over identities: under pdg every identity of a fragment
-	// links it; under none only the primary one does.
-	uf := newUnionFind()
-	for _, f := range frags {
-		if rule.Graph == "pdg" {
-			for _, id := range f.identities[1:] {
-				uf.union(f.identities[0], id)
-			}
-		}
-		uf.find(f.primary)
-	}
-	groups := map[identityKey]*group{}
-	groupOf := func(k identityKey) *group {
-		root := uf.find(k)
-		g, ok := groups[root]
-		if !ok {
-			g = &group{}
-			groups[root] = g
-		}
-		return g
-	}
-	for _, f := range frags {
-		g := groupOf(f.primary)
-		g.frags = append(g.frags, f)
-	}
-	for _, e := range sc.events {
-		// An event joins the profile of the first of its identities that a
-		// profile has; otherwise it makes an event-only profile.
-		target := e.identities[0]
-		for _, id := range e.identities {
-			if uf.has(id) {
-				target = id
-				break
-			}
-		}
-		g := groupOf(target)
-		g.events = append(g.events, e)
-	}
-	out := make([]*Profile, 0, len(groups))
-	for root, g := range groups {
-		out = append(out, g.profile(root, rule, rank))
-	}
-	slices.SortFunc(out, func(a, b *Profile) int { return cmp.Compare(a.ID, b.ID) })
-	return out
-}
-
-type group struct {
-	frags  []*fragment
-	events []*event
-}
-
-// profile merges a group's fragments by the rule and orders its events.
-func (g *group) profile(root identityKey, rule mergeRule, rank map[string]int) *Profile {
-	slices.SortFunc(g.frags, func(a, b *fragment) int {
-		if rule.Attribute == "dataSetPrecedence" {
-			if c := cmp.Compare(rank[a.dataset], rank[b.dataset]); c != 0 {
-				return c
-			}
-		}
-		return cmp.Compare(b.seq, a.seq) // newest first
-	})
-	values := make([]pql.Value, len(g.frags))
-	for i, f := range g.frags {
-		values[i] = f.value
-	}
-	slices.SortFunc(g.events, func(a, b *event) int {
-		if c := cmp.Compare(a.timestamp, b.timestamp); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
-	events := make([]pql.Value, len(g.events))
-	for i, e := range g.events {
-		events[i] = e.value
-	}
-	id := root
-	if len(g.frags) > 0 {
-		id = g.frags[0].primary
-	}
-	ns, val, _ := cutIdentity(id)
-	p := &Profile{ID: ns + ":" + val, Subject: pql.Subject{Profile: pql.Merge(values...), Events: events}}
-	p.Subject.Pack()
-	return p
+	return len(sc.frags), sc.nEvents
 }
 
 func cutIdentity(k identityKey) (ns, id string, ok bool) {
@@ -250,44 +210,4 @@ func cutIdentity(k identityKey) (ns, id string, ok bool) {
 		}
 	}
 	return "", string(k), false
-}
-
-// unionFind groups identities.
-type unionFind struct{ parent map[identityKey]identityKey }
-
-func newUnionFind() *unionFind { return &unionFind{parent: map[identityKey]identityKey{}} }
-
-func (u *unionFind) has(k identityKey) bool {
-	_, ok := u.parent[k]
-	return ok
-}
-
-func (u *unionFind) find(k identityKey) identityKey {
-	p, ok := u.parent[k]
-	if !ok {
-		u.parent[k] = k
-		return k
-	}
-	if p == k {
-		return k
-	}
-	root := u.find(p)
-	u.parent[k] = root
-	return root
-}
-
-func (u *unionFind) union(a, b identityKey) {
-	ra, rb := u.find(a), u.find(b)
-	if ra == rb {
-		return
-	}
-	if rb < ra { // the smaller key is the root: deterministic
-		ra, rb = rb, ra
-	}
-	u.parent[rb] = ra
-}
-
-// rule is what the profile store needs of a merge policy.
-func (p MergePolicy) rule() mergeRule {
-	return mergeRule{Graph: p.IdentityGraph, Attribute: p.AttributeMerge, Order: p.Order}
 }

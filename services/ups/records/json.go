@@ -32,8 +32,60 @@ func ReadJSONLines(r io.Reader, fn func(Record) error) ([]RowError, error) {
 }
 
 func readJSONLines(r io.Reader, maxLine int, fn func(Record) error) ([]RowError, error) {
+	newConvert := func() func(int, []byte) any {
+		var d decoder
+		return func(row int, line []byte) any {
+			v, err := d.decode(line)
+			if err != nil {
+				return RowError{Row: row, Code: CodeInvalidJSON, Message: syntaxMessage(err)}
+			}
+			m, ok := v.(map[string]any)
+			if !ok {
+				return RowError{Row: row, Code: CodeNotObject, Message: "the line is " + kindOf(v) + ", not a JSON object"}
+			}
+			return Record{Row: row, Data: m}
+		}
+	}
+	var bad []RowError
+	tooLong, err := ConvertJSONLines(r, newConvert, func(row int, v any) error {
+		if re, ok := v.(RowError); ok {
+			bad = append(bad, re)
+			return nil
+		}
+		return fn(v.(Record))
+	}, maxLine)
+	return mergeRowErrors(bad, tooLong), err
+}
+
+// mergeRowErrors merges two lists of row errors, each in row order.
+func mergeRowErrors(a, b []RowError) []RowError {
+	if len(b) == 0 {
+		return a
+	}
+	out := make([]RowError, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if a[0].Row < b[0].Row {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return append(append(out, a...), b...)
+}
+
+// ConvertJSONLines reads single-line JSON like ReadJSONLines, but leaves
+// each line to convert, which runs in parallel workers (newConvert makes
+// one per worker, so it may keep per-worker state; the line is valid only
+// during the call). fn gets what convert returned, in row order. Blank
+// lines are skipped; lines over maxLine bytes (MaxLineBytes if 0) are the
+// returned row errors. An error reading r, or returned by fn, stops
+// reading and is returned.
+func ConvertJSONLines(r io.Reader, newConvert func() func(row int, line []byte) any, fn func(row int, v any) error, maxLine int) ([]RowError, error) {
+	if maxLine <= 0 {
+		maxLine = MaxLineBytes
+	}
 	// A pipeline: this goroutine's reader cuts the input into chunks of
-	// lines, workers decode chunks in parallel (decoding is most of the
+	// lines, workers convert chunks in parallel (decoding is most of the
 	// cost), and the caller's goroutine hands the results to fn in order.
 	workers := max(1, runtime.GOMAXPROCS(0))
 	todo := make(chan *lineChunk, workers)
@@ -44,9 +96,9 @@ func readJSONLines(r io.Reader, maxLine int, fn func(Record) error) ([]RowError,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var d decoder
+			convert := newConvert()
 			for c := range todo {
-				c.decode(&d)
+				c.convert(convert)
 				close(c.ready)
 			}
 		}()
@@ -73,7 +125,7 @@ func readJSONLines(r io.Reader, maxLine int, fn func(Record) error) ([]RowError,
 	var fnErr error
 	for c := range order {
 		if fnErr != nil {
-			continue // drain; a chunk cut after the stop is never decoded
+			continue // drain; a chunk cut after the stop is never converted
 		}
 		<-c.ready
 		for _, it := range c.items {
@@ -81,7 +133,7 @@ func readJSONLines(r io.Reader, maxLine int, fn func(Record) error) ([]RowError,
 				bad = append(bad, it.bad)
 				continue
 			}
-			if err := fn(Record{Row: it.row, Data: it.data}); err != nil {
+			if err := fn(it.row, it.v); err != nil {
 				fnErr = err
 				close(done)
 				break
@@ -96,8 +148,8 @@ func readJSONLines(r io.Reader, maxLine int, fn func(Record) error) ([]RowError,
 	return bad, readErr
 }
 
-// chunkPool recycles chunks: decoding copies what it keeps of a line, so
-// a chunk's buffers are free once its records are handed over.
+// chunkPool recycles chunks: converting copies what it keeps of a line,
+// so a chunk's buffers are free once its results are handed over.
 var chunkPool = sync.Pool{New: func() any { return new(lineChunk) }}
 
 func newChunk(maxLine int) *lineChunk {
@@ -124,9 +176,9 @@ type lineChunk struct {
 }
 
 type chunkItem struct {
-	row  int
-	data map[string]any
-	bad  RowError // set (Row != 0) for a bad row
+	row int
+	v   any      // what convert returned
+	bad RowError // set (Row != 0) for a line too long
 }
 
 const chunkLines = 256
@@ -176,8 +228,8 @@ func cutLines(r io.Reader, maxLine int, emit func(*lineChunk) bool) error {
 	}
 }
 
-// decode turns a chunk's lines into records and row errors.
-func (c *lineChunk) decode(d *decoder) {
+// convert converts a chunk's lines and notes those too long.
+func (c *lineChunk) convert(convert func(int, []byte) any) {
 	c.items = slices.Grow(c.items[:0], len(c.rows))[:len(c.rows)]
 	start := 0
 	for i, row := range c.rows {
@@ -189,17 +241,7 @@ func (c *lineChunk) decode(d *decoder) {
 			continue
 		}
 		it.row = row
-		v, err := d.decode(line)
-		if err != nil {
-			it.bad = RowError{Row: row, Code: CodeInvalidJSON, Message: syntaxMessage(err)}
-			continue
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			it.bad = RowError{Row: row, Code: CodeNotObject, Message: "the line is " + kindOf(v) + ", not a JSON object"}
-			continue
-		}
-		it.data = m
+		it.v = convert(row, line)
 	}
 }
 

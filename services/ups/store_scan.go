@@ -1,0 +1,313 @@
+package ups
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/segflow/segflow/pkg/pql"
+)
+
+// mergeRule is what the store needs of a merge policy.
+type mergeRule struct {
+	// Graph is "none" (fragments merge only on the same primary identity)
+	// or "pdg" (fragments sharing any identity are one person, transitively).
+	Graph string
+	// Attribute is "timestampOrdered" (the most recently ingested fragment
+	// wins per attribute) or "dataSetPrecedence" (Order decides; datasets
+	// not in Order are left out).
+	Attribute string
+	Order     []string
+}
+
+func (r mergeRule) key() string {
+	return r.Graph + "\x00" + r.Attribute + "\x00" + strings.Join(r.Order, "\x00")
+}
+
+// rule is what the profile store needs of a merge policy.
+func (p MergePolicy) rule() mergeRule {
+	return mergeRule{Graph: p.IdentityGraph, Attribute: p.AttributeMerge, Order: p.Order}
+}
+
+// scanSpec says what of each profile a scan materializes: the merge rule,
+// and projections of the profile and its events (nil: all of it). A
+// segment job passes what pql.Analyze says its queries read.
+type scanSpec struct {
+	rule     mergeRule
+	profile  *pql.Projection
+	events   *pql.Projection
+	noEvents bool
+}
+
+// Profile is one merged profile, as a scan hands it over: valid only
+// until the callback returns.
+type Profile struct {
+	Subject pql.Subject
+	key     identityKey
+}
+
+// ID returns the profile's identity as "namespace:id": the primary
+// identity of its highest-priority fragment, or of its events.
+func (p *Profile) ID() string {
+	ns, id, _ := cutIdentity(p.key)
+	return ns + ":" + id
+}
+
+// grouping is the persons of a scope under one merge rule: fragments
+// that merge and the identities whose events they own. Flat slices, so
+// a million persons cost a few allocations.
+type grouping struct {
+	persons []person
+	frags   []uint32 // fragment numbers, per person in merge order
+	blocks  []uint32 // identity numbers with events, per person
+}
+
+type person struct {
+	key                  uint32 // identity shown as the profile's id
+	fragStart, fragEnd   uint32
+	blockStart, blockEnd uint32
+}
+
+// groupPersons merges fragments into persons. Under "pdg" every identity
+// of a fragment links it to others, transitively; under "none" only the
+// primary identity does. Events join the person of their identity, or
+// make an event-only person.
+func groupPersons(sc *scopeStore, rule mergeRule) *grouping {
+	rank := map[uint32]int{}
+	for i, d := range rule.Order {
+		if id, ok := sc.dsIndex[d]; ok {
+			if _, dup := rank[id]; !dup {
+				rank[id] = i
+			}
+		}
+	}
+	byRank := rule.Attribute == "dataSetPrecedence"
+	n := len(sc.idKeys)
+	parent := make([]uint32, n)
+	for i := range parent {
+		parent[i] = uint32(i)
+	}
+	find := func(x uint32) uint32 {
+		for parent[x] != x {
+			parent[x] = parent[parent[x]]
+			x = parent[x]
+		}
+		return x
+	}
+	known := make([]bool, n)
+	kept := make([]uint32, 0, len(sc.frags))
+	for i, f := range sc.frags {
+		if byRank {
+			if _, ok := rank[f.dataset]; !ok {
+				continue
+			}
+		}
+		kept = append(kept, uint32(i))
+		known[f.identities[0]] = true
+		if rule.Graph != "pdg" {
+			continue
+		}
+		for _, id := range f.identities[1:] {
+			known[id] = true
+			a, b := find(f.identities[0]), find(id)
+			if a != b {
+				// The smaller number is the root: deterministic.
+				parent[max(a, b)] = min(a, b)
+			}
+		}
+	}
+	// Persons in order of their root identity's number (first seen first).
+	slot := make([]int32, n)
+	for i := range slot {
+		slot[i] = -1
+	}
+	var g grouping
+	type member struct{ person, item uint32 }
+	var fragMembers, blockMembers []member
+	personOf := func(root uint32) uint32 {
+		if slot[root] < 0 {
+			slot[root] = int32(len(g.persons))
+			g.persons = append(g.persons, person{key: root})
+		}
+		return uint32(slot[root])
+	}
+	for _, fi := range kept {
+		f := &sc.frags[fi]
+		fragMembers = append(fragMembers, member{personOf(find(f.identities[0])), fi})
+	}
+	for id, b := range sc.blocks {
+		if b == nil {
+			continue
+		}
+		root := uint32(id)
+		if known[id] {
+			root = find(uint32(id))
+		}
+		blockMembers = append(blockMembers, member{personOf(root), uint32(id)})
+	}
+	// Keep persons ordered by root, then lay out members per person.
+	order := make([]uint32, len(g.persons))
+	for i := range order {
+		order[i] = uint32(i)
+	}
+	slices.SortFunc(order, func(a, b uint32) int { return cmp.Compare(g.persons[a].key, g.persons[b].key) })
+	renumber := make([]uint32, len(order))
+	persons := make([]person, len(order))
+	for newI, oldI := range order {
+		renumber[oldI] = uint32(newI)
+		persons[newI] = g.persons[oldI]
+	}
+	g.persons = persons
+	less := func(a, b member) int {
+		return cmp.Compare(renumber[a.person], renumber[b.person])
+	}
+	slices.SortStableFunc(fragMembers, less)
+	slices.SortStableFunc(blockMembers, less)
+	g.frags = make([]uint32, len(fragMembers))
+	for i, m := range fragMembers {
+		g.frags[i] = m.item
+		p := &g.persons[renumber[m.person]]
+		if p.fragEnd == 0 {
+			p.fragStart = uint32(i)
+		}
+		p.fragEnd = uint32(i + 1)
+	}
+	g.blocks = make([]uint32, len(blockMembers))
+	for i, m := range blockMembers {
+		g.blocks[i] = m.item
+		p := &g.persons[renumber[m.person]]
+		if p.blockEnd == 0 {
+			p.blockStart = uint32(i)
+		}
+		p.blockEnd = uint32(i + 1)
+	}
+	// Merge order within a person: dataset rank, then newest first.
+	for i := range g.persons {
+		p := &g.persons[i]
+		fs := g.frags[p.fragStart:p.fragEnd]
+		slices.SortFunc(fs, func(a, b uint32) int {
+			fa, fb := &sc.frags[a], &sc.frags[b]
+			if byRank {
+				if c := cmp.Compare(rank[fa.dataset], rank[fb.dataset]); c != 0 {
+					return c
+				}
+			}
+			return cmp.Compare(fb.seq, fa.seq)
+		})
+		if len(fs) > 0 {
+			p.key = sc.frags[fs[0]].identities[0]
+		}
+	}
+	return &g
+}
+
+// each calls fn with every merged profile of the caller's scope, as spec
+// says, in a deterministic order, until fn returns false. The Profile and
+// its Values are reused: fn must not keep them, nor call the store (it
+// runs under the store's read lock).
+func (s *profileStore) each(c Caller, spec scanSpec, fn func(*Profile) bool) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]
+	if !ok {
+		return nil
+	}
+	g := sc.cachedGrouping(spec.rule)
+	m := newMaterializer(sc)
+	var p Profile
+	for i := range g.persons {
+		if err := m.person(g, i, spec, &p); err != nil {
+			return err
+		}
+		if !fn(&p) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// cachedGrouping returns the grouping of rule for this version of the
+// scope. Scans fill the cache under the store's read lock, so it has a
+// lock of its own; apply empties it.
+func (sc *scopeStore) cachedGrouping(rule mergeRule) *grouping {
+	key := rule.key()
+	sc.groupsMu.Lock()
+	defer sc.groupsMu.Unlock()
+	if g, ok := sc.groups[key]; ok {
+		return g
+	}
+	g := groupPersons(sc, rule)
+	if sc.groups == nil {
+		sc.groups = map[string]*grouping{}
+	}
+	sc.groups[key] = g
+	return g
+}
+
+// materializer turns persons into Subjects, reusing its memory.
+type materializer struct {
+	sc     *scopeStore
+	lay    eventLayout
+	dec    pql.Decoder
+	events eventReader
+	frags  []pql.Value
+	list   []pql.Value
+	sorted []timedEvent
+}
+
+type timedEvent struct {
+	ts int64
+	v  pql.Value
+}
+
+func newMaterializer(sc *scopeStore) *materializer {
+	return &materializer{sc: sc, lay: layoutOf(sc.schema)}
+}
+
+func (m *materializer) person(g *grouping, i int, spec scanSpec, out *Profile) error {
+	p := g.persons[i]
+	m.dec.Reset()
+	m.events.reset()
+	out.key = identityKey(m.sc.idKeys[p.key])
+	out.Subject = pql.Subject{}
+	m.frags = m.frags[:0]
+	for _, fi := range g.frags[p.fragStart:p.fragEnd] {
+		v, _, err := m.dec.Decode(m.sc.frags[fi].data, spec.profile)
+		if err != nil {
+			return err
+		}
+		m.frags = append(m.frags, v)
+	}
+	switch len(m.frags) {
+	case 0:
+	case 1:
+		out.Subject.Profile = m.frags[0]
+	default:
+		out.Subject.Profile = pql.Merge(m.frags...)
+	}
+	if spec.noEvents {
+		return nil
+	}
+	events := m.list[:0]
+	m.events.ts = m.events.ts[:0]
+	for _, id := range g.blocks[p.blockStart:p.blockEnd] {
+		var err error
+		if events, err = m.events.read(m.sc.blocks[id], spec.events, m.lay, m.sc.dict, events); err != nil {
+			return err
+		}
+	}
+	if p.blockEnd-p.blockStart > 1 {
+		// Events of several identities: put them in one time order.
+		m.sorted = m.sorted[:0]
+		for j, v := range events {
+			m.sorted = append(m.sorted, timedEvent{m.events.ts[j], v})
+		}
+		slices.SortStableFunc(m.sorted, func(a, b timedEvent) int { return cmp.Compare(a.ts, b.ts) })
+		for j := range m.sorted {
+			events[j] = m.sorted[j].v
+		}
+	}
+	m.list = events
+	out.Subject.Events = events
+	return nil
+}
