@@ -16,13 +16,16 @@ import (
 //	null false true                  tag
 //	int                              tag zigzag-varint
 //	double                           tag 8 bytes little-endian
+//	decimal double                   tag digits zigzag-varint  (54.99: 2 5499)
 //	string                           tag len bytes     (inline)
+//	uuid string                      tag 16 bytes      (inline, lowercase form)
 //	dict string                      tag number        (Encoder.Dict)
 //	timestamp                        tag zigzag-varint microseconds
 //	array                            tag size count elem...
+//	narrow object (width <= 8)       tag size width bitmap value...
 //	object                           tag size width present (index value)...
 //	map                              tag size count (key value)...
-//	same                             tag: the previous value of the column (AppendColumn)
+//	same                             tag count: the previous value of the column, count more times (ColumnEncoder)
 const (
 	tagNull byte = iota
 	tagFalse
@@ -36,6 +39,9 @@ const (
 	tagObject
 	tagMap
 	tagSame
+	tagDecimal
+	tagUUID
+	tagNarrowObject
 )
 
 // ErrCorrupt is returned when binary data does not decode.
@@ -43,7 +49,8 @@ var ErrCorrupt = errors.New("pql: corrupt binary value")
 
 // Encoder writes the binary form of Values.
 type Encoder struct {
-	// Dict, when set, numbers strings instead of writing them inline.
+	// Dict, when set, numbers the strings it admits (see Dict.Admit)
+	// instead of writing them inline.
 	Dict *Dict
 }
 
@@ -60,6 +67,9 @@ func (e *Encoder) Append(buf []byte, v Value) []byte {
 	case KindInt:
 		return binary.AppendVarint(append(buf, tagInt), int64(v.num))
 	case KindDouble:
+		if digits, m, ok := decimal(math.Float64frombits(v.num)); ok {
+			return binary.AppendVarint(append(buf, tagDecimal, digits), m)
+		}
 		return binary.LittleEndian.AppendUint64(append(buf, tagDouble), v.num)
 	case KindString:
 		return e.appendString(buf, v.str)
@@ -73,6 +83,23 @@ func (e *Encoder) Append(buf []byte, v Value) []byte {
 		}
 		return closeSized(buf, start)
 	case KindObject:
+		if len(v.list) <= 8 {
+			// Most XDM objects are narrow: a bitmap beats an index a field.
+			buf, start := openSized(buf, tagNarrowObject)
+			var bits byte
+			for i, x := range v.list {
+				if x.kind != KindNull {
+					bits |= 1 << i
+				}
+			}
+			buf = append(buf, byte(len(v.list)), bits)
+			for _, x := range v.list {
+				if x.kind != KindNull {
+					buf = e.Append(buf, x)
+				}
+			}
+			return closeSized(buf, start)
+		}
 		buf, start := openSized(buf, tagObject)
 		present := 0
 		for _, x := range v.list {
@@ -101,27 +128,143 @@ func (e *Encoder) Append(buf []byte, v Value) []byte {
 	panic("pql: encoding a value of unknown kind")
 }
 
-// AppendColumn appends v as the next value of a column whose previous
-// value's encoding is prev: a repeat costs one byte. It returns the new
-// buffer and the encoding of v (a subslice of it) to pass as the next prev.
-// Columns of one profile's events repeat a lot: the same identityMap, the
-// same currency, the same page.
-func (e *Encoder) AppendColumn(buf, prev []byte, v Value) ([]byte, []byte) {
-	start := len(buf)
-	buf = e.Append(buf, v)
-	enc := buf[start:]
-	if prev != nil && string(enc) == string(prev) {
-		return append(buf[:start], tagSame), prev
+// ColumnEncoder writes the values of a column: a run of repeats of the
+// previous value costs two bytes. Columns of one profile's events repeat
+// a lot: the same identityMap, the same currency, nulls where most events
+// lack a field.
+type ColumnEncoder struct {
+	Enc      *Encoder
+	buf      []byte
+	from, to int // the previous value's encoding in buf
+	run      int // repeats of it not yet written
+}
+
+// Reset starts a new column, appended to buf.
+func (c *ColumnEncoder) Reset(buf []byte) {
+	c.buf, c.from, c.to, c.run = buf, -1, -1, 0
+}
+
+// Append adds the next value.
+func (c *ColumnEncoder) Append(v Value) {
+	start := len(c.buf)
+	c.buf = c.Enc.Append(c.buf, v)
+	if c.from >= 0 && string(c.buf[start:]) == string(c.buf[c.from:c.to]) {
+		c.buf = c.buf[:start]
+		c.run++
+		return
 	}
-	return buf, enc
+	// A new value: write the run before it, then move it behind the run.
+	if c.run > 0 {
+		enc := len(c.buf) - start
+		var tmp [1 + binary.MaxVarintLen64]byte
+		marker := binary.AppendUvarint(append(tmp[:0], tagSame), uint64(c.run))
+		c.buf = append(c.buf, marker...)
+		copy(c.buf[start+len(marker):], c.buf[start:start+enc])
+		copy(c.buf[start:], marker)
+		start += len(marker)
+		c.run = 0
+	}
+	c.from, c.to = start, len(c.buf)
+}
+
+// Bytes returns the buffer with the column written.
+func (c *ColumnEncoder) Bytes() []byte {
+	if c.run > 0 {
+		c.buf = binary.AppendUvarint(append(c.buf, tagSame), uint64(c.run))
+		c.run = 0
+	}
+	return c.buf
 }
 
 func (e *Encoder) appendString(buf []byte, s string) []byte {
 	if e.Dict != nil {
-		return binary.AppendUvarint(append(buf, tagDictString), uint64(e.Dict.Add(s)))
+		if id, ok := e.Dict.Admit(s); ok {
+			return binary.AppendUvarint(append(buf, tagDictString), uint64(id))
+		}
+	}
+	if raw, ok := packUUID(s); ok {
+		return append(append(buf, tagUUID), raw[:]...)
 	}
 	buf = binary.AppendUvarint(append(buf, tagString), uint64(len(s)))
 	return append(buf, s...)
+}
+
+// decimal finds a short decimal form of f: f == m / 10^digits exactly,
+// which holds for prices and most numbers people write. Division of
+// exact integers is correctly rounded, so decoding gives f back bit for bit.
+func decimal(f float64) (digits byte, m int64, ok bool) {
+	scaled := f
+	for d := range byte(5) {
+		if scaled == math.Trunc(scaled) && math.Abs(scaled) < 1<<53 {
+			m := int64(scaled)
+			if float64(m)/pow10[d] == f && (m != 0 || !math.Signbit(f)) {
+				return d, m, true
+			}
+			return 0, 0, false
+		}
+		scaled = f * pow10[d+1]
+	}
+	return 0, 0, false
+}
+
+var pow10 = [...]float64{1, 10, 100, 1000, 10000, 100000}
+
+// PackUUID packs a lowercase UUID string into 16 bytes: profile and event
+// ids are mostly UUIDs, at 36 bytes the largest strings a record holds.
+func PackUUID(s string) (raw [16]byte, ok bool) { return packUUID(s) }
+
+// UnpackUUID is the inverse of PackUUID.
+func UnpackUUID(raw [16]byte) string { return unpackUUID(raw[:]) }
+
+func packUUID(s string) (raw [16]byte, ok bool) {
+	if len(s) != 36 {
+		return raw, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return raw, false
+			}
+			i++
+			continue
+		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return raw, false
+		}
+		raw[j] = hi<<4 | lo
+		i += 2
+		j++
+	}
+	return raw, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// unpackUUID is the inverse of packUUID.
+func unpackUUID(raw []byte) string {
+	const digits = "0123456789abcdef"
+	var b [36]byte
+	j := 0
+	for i, x := range raw {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b[j] = '-'
+			j++
+		}
+		b[j], b[j+1] = digits[x>>4], digits[x&15]
+		j += 2
+	}
+	return string(b[:])
 }
 
 // openSized writes tag and one byte reserved for the size of what
@@ -178,7 +321,7 @@ func (d *Decoder) Decode(data []byte, p *Projection) (Value, []byte, error) {
 	return v, data[d.pos:], nil
 }
 
-// DecodeColumn decodes the n values of a column written with AppendColumn
+// DecodeColumn decodes the n values of a column a ColumnEncoder wrote
 // into out[:n], each projected by p, and returns the bytes after them.
 func (d *Decoder) DecodeColumn(data []byte, n int, p *Projection, out []Value) ([]byte, error) {
 	if p == all {
@@ -186,16 +329,25 @@ func (d *Decoder) DecodeColumn(data []byte, n int, p *Projection, out []Value) (
 	}
 	d.data, d.pos, d.err = data, 0, false
 	var prev Value
-	for i := range n {
+	for i := 0; i < n; {
 		if d.pos < len(d.data) && d.data[d.pos] == tagSame {
 			d.pos++
-		} else {
-			prev = d.value(p)
+			k := d.uvarint()
+			if d.err || k == 0 || k > uint64(n-i) {
+				return nil, ErrCorrupt
+			}
+			for range k {
+				out[i] = prev
+				i++
+			}
+			continue
 		}
+		prev = d.value(p)
 		if d.err {
 			return nil, ErrCorrupt
 		}
 		out[i] = prev
+		i++
 	}
 	return data[d.pos:], nil
 }
@@ -259,6 +411,14 @@ func (d *Decoder) str() string {
 	switch tag {
 	case tagString:
 		return d.bytes(d.uvarint())
+	case tagUUID:
+		if len(d.data)-d.pos < 16 {
+			d.err = true
+			d.pos = len(d.data)
+			return ""
+		}
+		d.pos += 16
+		return unpackUUID(d.data[d.pos-16 : d.pos])
 	case tagDictString:
 		id := d.uvarint()
 		if d.Dict == nil || id >= uint64(d.Dict.Len()) {
@@ -301,12 +461,23 @@ func (d *Decoder) value(p *Projection) Value {
 		v := Value{kind: KindDouble, num: binary.LittleEndian.Uint64(d.data[d.pos:])}
 		d.pos += 8
 		return v
-	case tagString, tagDictString:
+	case tagDecimal:
+		d.pos++
+		if d.pos >= len(d.data) || d.data[d.pos] >= byte(len(pow10)) {
+			d.err = true
+			d.pos = len(d.data)
+			return Value{}
+		}
+		digits := d.data[d.pos]
+		d.pos++
+		m := d.varint()
+		return Double(float64(m) / pow10[digits])
+	case tagString, tagDictString, tagUUID:
 		return Value{kind: KindString, str: d.str()}
 	case tagTime:
 		d.pos++
 		return Value{kind: KindTime, num: uint64(d.varint())}
-	case tagArray, tagObject, tagMap:
+	case tagArray, tagObject, tagNarrowObject, tagMap:
 		d.pos++
 		size := d.uvarint()
 		if d.err || size > uint64(len(d.data)-d.pos) {
@@ -323,6 +494,8 @@ func (d *Decoder) value(p *Projection) Value {
 			v = d.array(p)
 		case tagObject:
 			v = d.object(p)
+		case tagNarrowObject:
+			v = d.narrowObject(p)
 		default:
 			v = d.mapValue()
 		}
@@ -399,6 +572,49 @@ func (d *Decoder) object(p *Projection) Value {
 	return Value{kind: KindObject, list: list[: last+1 : last+1]}
 }
 
+func (d *Decoder) narrowObject(p *Projection) Value {
+	if len(d.data)-d.pos < 2 || d.data[d.pos] > 8 {
+		d.err = true
+		return Value{}
+	}
+	width, bits := int(d.data[d.pos]), d.data[d.pos+1]
+	d.pos += 2
+	if bits>>width != 0 {
+		d.err = true
+		return Value{}
+	}
+	n := width
+	if p != nil {
+		n = min(n, len(p.fields))
+	}
+	list := d.alloc(n)
+	last := -1
+	for i := range width {
+		if bits&(1<<i) == 0 {
+			continue
+		}
+		if p == nil {
+			list[i] = d.value(nil)
+			last = i
+			continue
+		}
+		if i < len(p.fields) && p.fields[i] != nil {
+			sub := p.fields[i]
+			if sub == all {
+				sub = nil
+			}
+			list[i] = d.value(sub)
+			last = i
+			continue
+		}
+		d.skip()
+	}
+	if d.err {
+		return Value{}
+	}
+	return Value{kind: KindObject, list: list[: last+1 : last+1]}
+}
+
 func (d *Decoder) mapValue() Value {
 	n := d.uvarint()
 	if n > uint64(len(d.data)-d.pos)/2 {
@@ -425,7 +641,9 @@ func (d *Decoder) skip() {
 	tag := d.data[d.pos]
 	d.pos++
 	switch tag {
-	case tagNull, tagFalse, tagTrue, tagSame:
+	case tagNull, tagFalse, tagTrue:
+	case tagSame:
+		d.uvarint()
 	case tagInt, tagTime:
 		d.varint()
 	case tagDouble:
@@ -437,9 +655,18 @@ func (d *Decoder) skip() {
 		d.pos += 8
 	case tagString:
 		d.bytes(d.uvarint())
+	case tagUUID:
+		d.bytes(16)
+	case tagDecimal:
+		if d.pos >= len(d.data) {
+			d.err = true
+			return
+		}
+		d.pos++ // digits
+		d.varint()
 	case tagDictString:
 		d.uvarint()
-	case tagArray, tagObject, tagMap:
+	case tagArray, tagObject, tagNarrowObject, tagMap:
 		size := d.uvarint()
 		if d.err || size > uint64(len(d.data)-d.pos) {
 			d.err = true

@@ -1,17 +1,33 @@
 package pql
 
-import "sync/atomic"
+import (
+	"hash/maphash"
+	"sync/atomic"
+)
 
 // Dict numbers strings so a store keeps each repeated string once: event
-// types, URLs, product names and identities recur across millions of
-// events. Add is for one writer at a time; String may run concurrently
-// with Add for any number it has been handed (through a lock or channel
+// types, URLs, product names, cities recur across millions of records.
+// Add and Admit are for one writer at a time; String may run concurrently
+// with them for any number it has been handed (through a lock or channel
 // that also published the data holding it).
 type Dict struct {
 	index map[string]uint32
 	pages atomic.Pointer[[]*dictPage]
-	n     uint32
+	// n is atomic because Len may run concurrently with Add: a Decoder
+	// checks the numbers it reads against it. Add stores it after the
+	// string, so a number below Len always resolves.
+	n atomic.Uint32
+
+	// seen remembers (as a Bloom filter) strings Admit met once: unique
+	// strings (emails, ids) cost less inline than as dictionary entries,
+	// so only a second sighting admits a string.
+	seen []uint64
+	seed maphash.Seed
 }
+
+// dictSeenBits is the size of the Bloom filter: 64 Mbit (8 MB) keeps
+// false admissions under 1% for ten million distinct strings.
+const dictSeenBits = 1 << 26
 
 const dictPageBits = 12
 
@@ -21,7 +37,7 @@ type dictPage [1 << dictPageBits]string
 
 // NewDict returns an empty Dict.
 func NewDict() *Dict {
-	d := &Dict{index: map[string]uint32{}}
+	d := &Dict{index: map[string]uint32{}, seed: maphash.MakeSeed()}
 	d.pages.Store(&[]*dictPage{})
 	return d
 }
@@ -31,7 +47,7 @@ func (d *Dict) Add(s string) uint32 {
 	if id, ok := d.index[s]; ok {
 		return id
 	}
-	id := d.n
+	id := d.n.Load()
 	pages := *d.pages.Load()
 	p := int(id >> dictPageBits)
 	if p == len(pages) {
@@ -41,8 +57,34 @@ func (d *Dict) Add(s string) uint32 {
 	}
 	pages[p][id&(1<<dictPageBits-1)] = s
 	d.index[s] = id
-	d.n++
+	d.n.Store(id + 1)
 	return id
+}
+
+// Admit returns the number of s if s has one or has been offered before
+// (then it is added); otherwise it notes s and returns false, and the
+// caller keeps s inline.
+func (d *Dict) Admit(s string) (uint32, bool) {
+	if id, ok := d.index[s]; ok {
+		return id, true
+	}
+	if d.seen == nil {
+		d.seen = make([]uint64, dictSeenBits/64)
+	}
+	h := maphash.String(d.seed, s)
+	h1, h2 := uint32(h), uint32(h>>32)|1
+	seen := true
+	for i := range uint32(3) {
+		bit := (h1 + i*h2) % dictSeenBits
+		if d.seen[bit/64]&(1<<(bit%64)) == 0 {
+			seen = false
+			d.seen[bit/64] |= 1 << (bit % 64)
+		}
+	}
+	if !seen {
+		return 0, false
+	}
+	return d.Add(s), true
 }
 
 // Lookup returns the number of s if it has one.
@@ -57,4 +99,4 @@ func (d *Dict) String(id uint32) string {
 }
 
 // Len returns how many strings d holds; they are numbered 0 to Len()-1.
-func (d *Dict) Len() int { return int(d.n) }
+func (d *Dict) Len() int { return int(d.n.Load()) }

@@ -40,8 +40,14 @@ func newConverter(schema *pql.Schema, event bool, dataset string) *converter {
 // worker returns the function a records worker converts lines with.
 func (c *converter) worker() func(row int, line []byte) any {
 	return func(row int, line []byte) any {
-		v, err := decodeKnown(c.schema, c.event, line)
-		if errors.Is(err, errSchemaChange) {
+		var v pql.Value
+		var err error
+		if c.event {
+			v, err = c.schema.DecodeKnownEvent(line)
+		} else {
+			v, err = c.schema.DecodeKnownProfile(line)
+		}
+		if errors.Is(err, pql.ErrSchemaChange) {
 			return learn{append([]byte(nil), line...)}
 		}
 		return c.record(v, err)
@@ -126,11 +132,4 @@ func (c *converter) identities(m pql.Value) []identityKey {
 		out[0], out[primary] = out[primary], out[0]
 	}
 	return out
-}
-
-// TEMPORARY until pql's DecodeKnown lands.
-var errSchemaChange = errors.New("schema change")
-
-func decodeKnown(s *pql.Schema, event bool, line []byte) (pql.Value, error) {
-	return pql.Value{}, errSchemaChange
 }

@@ -26,23 +26,34 @@ type scopeStore struct {
 	// schema lays out every Value of the scope. It is replaced, never
 	// changed, when a batch that taught it new fields commits.
 	schema *pql.Schema
-	dict   *pql.Dict // strings of events
+	// Repeated strings, one Dict for events and one for fragments:
+	// apart, the numbers of event strings stay small (one or two bytes).
+	dict  *pql.Dict
+	pdict *pql.Dict
 
-	idIndex map[string]uint32 // identityKey -> number
-	idKeys  []string          // number -> identityKey
+	ids *identityTable
 
 	datasets  []string
 	dsIndex   map[string]uint32
 	frags     []fragment
 	fragIndex map[fragKey]uint32
 
-	// blocks[i] holds the events whose primary identity is number i.
-	blocks  [][]byte
+	// Events by primary identity: blockOf[identity] is 1 + the number
+	// of its block in blocks, or 0 (most identities have no events of
+	// their own).
+	blockOf []uint32
+	blocks  []eventBlock
 	nEvents int
 
 	version  uint64 // bumped by every apply
 	groupsMu sync.Mutex
 	groups   map[string]*grouping // by mergeRule.key, for this version
+}
+
+// eventBlock is the events of one identity (see store_events.go).
+type eventBlock struct {
+	identity uint32
+	data     []byte
 }
 
 // identityKey is "namespace\x00id": one identity of identityMap.
@@ -84,7 +95,8 @@ func newScopeStore(schema *pql.Schema) *scopeStore {
 	return &scopeStore{
 		schema:    schema,
 		dict:      pql.NewDict(),
-		idIndex:   map[string]uint32{},
+		pdict:     pql.NewDict(),
+		ids:       newIdentityTable(),
 		dsIndex:   map[string]uint32{},
 		fragIndex: map[fragKey]uint32{},
 	}
@@ -117,7 +129,7 @@ func (s *profileStore) apply(c Caller, schema *pql.Schema, seq uint64, frags []n
 	sc.schema = schema
 	sc.version++
 	sc.groups = nil
-	var enc pql.Encoder
+	enc := pql.Encoder{Dict: sc.pdict}
 	var buf []byte
 	for _, f := range frags {
 		ids := make([]uint32, len(f.identities))
@@ -153,31 +165,32 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 		byIdentity[id] = append(byIdentity[id], storedEvent{id: e.id, ts: e.timestamp, value: e.value})
 	}
 	lay := layoutOf(sc.schema)
-	enc := pql.Encoder{Dict: sc.dict}
-	var scratch []byte
+	w := blockWriter{enc: pql.Encoder{Dict: sc.dict}}
 	for _, id := range order {
 		var old []storedEvent
-		if b := sc.blocks[id]; b != nil {
+		b := sc.blockOf[id]
+		if b == 0 {
+			sc.blocks = append(sc.blocks, eventBlock{identity: id})
+			b = uint32(len(sc.blocks))
+			sc.blockOf[id] = b
+		} else {
 			var err error
-			if old, err = decodeBlock(b, lay, sc.dict); err != nil {
-				panic(err) // blocks are only ever written by encodeBlock
+			if old, err = decodeBlock(sc.blocks[b-1].data, lay, sc.dict); err != nil {
+				panic(err) // blocks are only ever written by blockWriter
 			}
 		}
 		merged := mergeEvents(old, byIdentity[id])
 		sc.nEvents += len(merged) - len(old)
-		sc.blocks[id], scratch = encodeBlock(merged, lay, &enc, scratch)
+		sc.blocks[b-1].data = w.encode(merged, lay)
 	}
 }
 
 // identity returns the number of an identity, adding it.
 func (sc *scopeStore) identity(k identityKey) uint32 {
-	if id, ok := sc.idIndex[string(k)]; ok {
-		return id
+	id := sc.ids.add(string(k))
+	if int(id) == len(sc.blockOf) {
+		sc.blockOf = append(sc.blockOf, 0)
 	}
-	id := uint32(len(sc.idKeys))
-	sc.idKeys = append(sc.idKeys, string(k))
-	sc.idIndex[string(k)] = id
-	sc.blocks = append(sc.blocks, nil)
 	return id
 }
 

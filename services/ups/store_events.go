@@ -1,11 +1,12 @@
 package ups
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"slices"
+	"strings"
 
 	"github.com/segflow/segflow/pkg/pql"
 )
@@ -15,14 +16,16 @@ import (
 //
 //	count
 //	timestamps        count zigzag-varint deltas (microseconds)
-//	_ids              count ids: 0 len bytes | 1 16-byte UUID
-//	columns           (field+1 size values...)... 0
+//	_ids              count ids (see idWriter)
+//	columns           (depth field... size values...)... 0
 //
-// where each column is one top-level event field with its count values
-// in pql's binary form (strings numbered by the scope's Dict, repeats one
-// byte). A scan decodes only the columns a query reads, into a reused
+// where each column is one leaf path of the events (web.webPageDetails.name:
+// objects are flattened down to their scalars, arrays and maps) with its
+// count values in pql's binary form (strings numbered by the scope's Dict,
+// a repeat of the previous value one byte, an event without the path a
+// null). A scan decodes only the columns a query reads, into a reused
 // slab, and skips the others by their size: twenty events of a profile
-// take about a kilobyte, against twenty of kilobytes as Values.
+// take under a kilobyte, against tens of kilobytes as Values.
 
 // storedEvent is one event while a block is being rebuilt.
 type storedEvent struct {
@@ -43,96 +46,144 @@ func layoutOf(s *pql.Schema) eventLayout {
 
 var errCorruptBlock = errors.New("ups: corrupt event block")
 
-// encodeBlock writes events (sorted, distinct ids) as a block.
-func encodeBlock(events []storedEvent, lay eventLayout, enc *pql.Encoder, scratch []byte) ([]byte, []byte) {
-	buf := binary.AppendUvarint(nil, uint64(len(events)))
+// blockWriter encodes blocks, reusing its buffers.
+type blockWriter struct {
+	enc          pql.Encoder
+	buf, scratch []byte
+	path         []byte
+	cols         []leafColumn
+}
+
+// leafColumn is one leaf path: its depth and field numbers as uvarints,
+// and the values of the block's events.
+type leafColumn struct {
+	path   string
+	values []pql.Value
+}
+
+// flatten calls fn with every leaf of an event: the scalars, arrays, maps
+// and empty objects under its objects, with their paths (depth, then the
+// field numbers). _id and timestamp have columns of their own.
+func (w *blockWriter) flatten(v pql.Value, lay eventLayout, top bool, fn func(path []byte, v pql.Value)) {
+	depth := len(w.path)
+	for i := range v.Len() {
+		f := v.Index(i)
+		if f.IsNull() || top && (i == lay.id || i == lay.ts) {
+			continue
+		}
+		w.path = binary.AppendUvarint(w.path[:depth], uint64(i))
+		if f.Kind() == pql.KindObject && hasField(f) {
+			w.flatten(f, lay, false, fn)
+			continue
+		}
+		fn(w.leafKey(), f)
+	}
+	w.path = w.path[:depth]
+}
+
+// leafKey is the path in w.path with its depth in front.
+func (w *blockWriter) leafKey() []byte {
+	depth := 0
+	for _, b := range w.path {
+		if b < 0x80 {
+			depth++
+		}
+	}
+	key := binary.AppendUvarint(w.scratch[:0], uint64(depth))
+	w.scratch = append(key, w.path...)
+	return w.scratch
+}
+
+func hasField(v pql.Value) bool {
+	for i := range v.Len() {
+		if !v.Index(i).IsNull() {
+			return true
+		}
+	}
+	return false
+}
+
+// encode returns events (sorted, distinct ids) as a block, in memory of
+// its own exact size: a store holds a million blocks.
+func (w *blockWriter) encode(events []storedEvent, lay eventLayout) []byte {
+	buf := binary.AppendUvarint(w.buf[:0], uint64(len(events)))
 	prev := int64(0)
 	for _, e := range events {
 		buf = binary.AppendVarint(buf, e.ts-prev)
 		prev = e.ts
 	}
+	var ids idWriter
 	for _, e := range events {
-		buf = appendEventID(buf, e.id)
+		buf = ids.append(buf, e.id)
 	}
-	width := 0
-	for _, e := range events {
-		width = max(width, e.value.Len())
+	// Leaf paths, each with the value of every event (null where absent).
+	w.cols = w.cols[:0]
+	index := map[string]int{}
+	for i, e := range events {
+		w.path = w.path[:0]
+		w.flatten(e.value, lay, true, func(path []byte, v pql.Value) {
+			c, ok := index[string(path)]
+			if !ok {
+				c = len(w.cols)
+				index[string(path)] = c
+				w.cols = append(w.cols, leafColumn{path: string(path), values: make([]pql.Value, len(events))})
+			}
+			w.cols[c].values[i] = v
+		})
 	}
-	for f := range width {
-		if f == lay.id || f == lay.ts {
-			continue
+	slices.SortFunc(w.cols, func(a, b leafColumn) int { return strings.Compare(a.path, b.path) })
+	col := pql.ColumnEncoder{Enc: &w.enc}
+	for _, c := range w.cols {
+		col.Reset(w.scratch[:0])
+		for _, v := range c.values {
+			col.Append(v)
 		}
-		scratch = scratch[:0]
-		var last []byte
-		present := false
-		for _, e := range events {
-			v := e.value.Index(f)
-			present = present || !v.IsNull()
-			scratch, last = enc.AppendColumn(scratch, last, v)
-		}
-		if !present {
-			continue
-		}
-		buf = binary.AppendUvarint(buf, uint64(f+1))
-		buf = binary.AppendUvarint(buf, uint64(len(scratch)))
-		buf = append(buf, scratch...)
+		w.scratch = col.Bytes()
+		buf = append(buf, c.path...)
+		buf = binary.AppendUvarint(buf, uint64(len(w.scratch)))
+		buf = append(buf, w.scratch...)
 	}
 	buf = binary.AppendUvarint(buf, 0)
-	return slices.Clip(buf), scratch
+	w.buf = buf
+	return bytes.Clone(buf)
 }
 
-// appendEventID writes an _id, packing the usual lowercase UUID into 16
-// bytes: ids are half the size of a typical event otherwise.
-func appendEventID(buf []byte, id string) []byte {
-	if isUUID(id) {
-		var raw [16]byte
-		j := 0
-		for i := 0; i < len(id); {
-			if id[i] == '-' {
-				i++
-				continue
-			}
-			raw[j] = unhex(id[i])<<4 | unhex(id[i+1])
-			i += 2
-			j++
+// idWriter writes a block's _ids. The usual lowercase UUID is packed into
+// 16 bytes, less the bytes it shares with the previous one (ids made by
+// one source often share a prefix): ids would otherwise be half an event.
+//
+//	0 len bytes | 1 16 bytes | 2 shared rest
+type idWriter struct {
+	prev   [16]byte
+	packed bool
+}
+
+func (w *idWriter) append(buf []byte, id string) []byte {
+	raw, ok := pql.PackUUID(id)
+	if !ok {
+		w.packed = false
+		buf = binary.AppendUvarint(append(buf, 0), uint64(len(id)))
+		return append(buf, id...)
+	}
+	shared := 0
+	if w.packed {
+		for shared < 15 && raw[shared] == w.prev[shared] {
+			shared++
 		}
+	}
+	w.prev, w.packed = raw, true
+	if shared == 0 {
 		return append(append(buf, 1), raw[:]...)
 	}
-	buf = binary.AppendUvarint(append(buf, 0), uint64(len(id)))
-	return append(buf, id...)
-}
-
-func isUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func unhex(c byte) byte {
-	if c <= '9' {
-		return c - '0'
-	}
-	return c - 'a' + 10
+	return append(append(buf, 2, byte(shared)), raw[shared:]...)
 }
 
 // blockReader walks a block's header.
 type blockReader struct {
-	data []byte
-	err  bool
+	data   []byte
+	err    bool
+	prev   [16]byte // the last packed _id
+	packed bool
 }
 
 func (r *blockReader) uvarint() uint64 {
@@ -155,7 +206,8 @@ func (r *blockReader) varint() int64 {
 	return x
 }
 
-// id reads one _id; with decode false it only skips it.
+// id reads one _id as idWriter wrote it; with decode false it only
+// skips it.
 func (r *blockReader) id(decode bool) string {
 	if len(r.data) == 0 {
 		r.err = true
@@ -172,31 +224,32 @@ func (r *blockReader) id(decode bool) string {
 		}
 		s := r.data[:n]
 		r.data = r.data[n:]
+		r.packed = false
 		if !decode {
 			return ""
 		}
 		return string(s)
-	case 1:
-		if len(r.data) < 16 {
+	case 1, 2:
+		shared := 0
+		if form == 2 {
+			if len(r.data) == 0 || !r.packed || r.data[0] == 0 || r.data[0] > 15 {
+				r.err, r.data = true, nil
+				return ""
+			}
+			shared = int(r.data[0])
+			r.data = r.data[1:]
+		}
+		if len(r.data) < 16-shared {
 			r.err, r.data = true, nil
 			return ""
 		}
-		raw := r.data[:16]
-		r.data = r.data[16:]
+		copy(r.prev[shared:], r.data[:16-shared])
+		r.data = r.data[16-shared:]
+		r.packed = true
 		if !decode {
 			return ""
 		}
-		var b [36]byte
-		hex.Encode(b[0:8], raw[0:4])
-		b[8] = '-'
-		hex.Encode(b[9:13], raw[4:6])
-		b[13] = '-'
-		hex.Encode(b[14:18], raw[6:8])
-		b[18] = '-'
-		hex.Encode(b[19:23], raw[8:10])
-		b[23] = '-'
-		hex.Encode(b[24:36], raw[10:16])
-		return string(b[:])
+		return pql.UnpackUUID(r.prev)
 	}
 	r.err, r.data = true, nil
 	return ""
@@ -214,6 +267,7 @@ func blockLen(block []byte) int {
 // eventReader materializes blocks into Values. It reuses its memory: what
 // read returns is valid until the next reset.
 type eventReader struct {
+	nodes  []node
 	dec    pql.Decoder
 	slab   []pql.Value
 	next   int
@@ -266,30 +320,37 @@ func (r *eventReader) read(block []byte, p *pql.Projection, lay eventLayout, dic
 	if br.err {
 		return out, errCorruptBlock
 	}
-	// Columns first into r.column, then laid out per event: an event's
-	// width is that of the widest column kept.
-	type col struct {
-		field int
-		start int
-	}
-	var cols [16]col
-	kept := cols[:0]
-	width := 0
+	// Kept columns are decoded into r.column, then put together per
+	// event along the tree of their paths (node 0 is the event).
+	r.nodes = r.nodes[:0]
+	r.addNode()
 	if wantID {
-		width = max(width, lay.id+1)
+		r.nodes[0].width = lay.id + 1
 	}
 	if wantTS {
-		width = max(width, lay.ts+1)
+		r.nodes[0].width = max(r.nodes[0].width, lay.ts+1)
 	}
 	r.column = r.column[:0]
 	r.dec.Dict = dict
+	var path [maxLeafDepth]int
 	for {
-		f := br.uvarint()
-		if br.err {
+		depth := br.uvarint()
+		if br.err || depth > maxLeafDepth {
 			return out, errCorruptBlock
 		}
-		if f == 0 {
+		if depth == 0 {
 			break
+		}
+		sub, kept := p, true
+		for i := range int(depth) {
+			f := br.uvarint()
+			if f > 1<<20 {
+				br.err = true
+			}
+			path[i] = int(f)
+			if kept {
+				sub, kept = sub.Field(int(f))
+			}
 		}
 		size := br.uvarint()
 		if br.err || size > uint64(len(br.data)) {
@@ -297,9 +358,7 @@ func (r *eventReader) read(block []byte, p *pql.Projection, lay eventLayout, dic
 		}
 		data := br.data[:size]
 		br.data = br.data[size:]
-		field := int(f - 1)
-		sub, ok := p.Field(field)
-		if !ok {
+		if !kept {
 			continue
 		}
 		start := len(r.column)
@@ -308,24 +367,97 @@ func (r *eventReader) read(block []byte, p *pql.Projection, lay eventLayout, dic
 		if err != nil || len(rest) != 0 {
 			return out, errCorruptBlock
 		}
-		kept = append(kept, col{field, start})
-		width = max(width, field+1)
+		cur := 0
+		for _, f := range path[:depth] {
+			cur = r.child(cur, f)
+		}
+		if r.nodes[cur].leaf >= 0 || cur == 0 {
+			return out, errCorruptBlock // the same path twice
+		}
+		r.nodes[cur].leaf = start
 	}
-	fields := r.alloc(n * width)
+	root := &r.nodes[0]
 	for i := range n {
-		ev := fields[i*width : (i+1)*width : (i+1)*width]
+		ev := r.alloc(root.width)
+		r.fill(0, i, ev)
 		if wantID {
 			ev[lay.id] = pql.String(ids[i])
 		}
 		if wantTS {
 			ev[lay.ts] = pql.Micros(r.ts[tsStart+i])
 		}
-		for _, c := range kept {
-			ev[c.field] = r.column[c.start+i]
-		}
 		out = append(out, pql.Object(ev))
 	}
 	return out, nil
+}
+
+// maxLeafDepth bounds the object nesting a block's paths may have.
+const maxLeafDepth = 64
+
+// node is an object on the paths of a block's kept columns.
+type node struct {
+	width    int     // fields the object needs
+	leaf     int     // start in eventReader.column of the column ending here, or -1
+	children []int32 // field number -> node index + 1 (0: none)
+}
+
+// addNode adds an empty node, reusing the memory of an earlier read's.
+func (r *eventReader) addNode() int {
+	if len(r.nodes) < cap(r.nodes) {
+		r.nodes = r.nodes[:len(r.nodes)+1]
+		nd := &r.nodes[len(r.nodes)-1]
+		nd.width, nd.leaf, nd.children = 0, -1, nd.children[:0]
+	} else {
+		r.nodes = append(r.nodes, node{leaf: -1})
+	}
+	return len(r.nodes) - 1
+}
+
+// child returns the node below node n at field f, making it.
+func (r *eventReader) child(n, f int) int {
+	nd := &r.nodes[n]
+	nd.width = max(nd.width, f+1)
+	if f >= len(nd.children) {
+		nd.children = append(nd.children, make([]int32, f+1-len(nd.children))...)
+	}
+	if c := nd.children[f]; c != 0 {
+		return int(c - 1)
+	}
+	c := r.addNode()
+	r.nodes[n].children[f] = int32(c + 1)
+	return c
+}
+
+// fill sets the fields of event i below node n in list.
+func (r *eventReader) fill(n, i int, list []pql.Value) bool {
+	any := false
+	for f, c := range r.nodes[n].children {
+		if c == 0 {
+			continue
+		}
+		if v := r.value(int(c-1), i); !v.IsNull() {
+			list[f] = v
+			any = true
+		}
+	}
+	return any
+}
+
+// value returns the value of event i at node n: an object of what is
+// below it, or the column ending there, or null.
+func (r *eventReader) value(n, i int) pql.Value {
+	nd := &r.nodes[n]
+	if len(nd.children) > 0 {
+		list := r.alloc(nd.width)
+		if r.fill(n, i, list) {
+			return pql.Object(list)
+		}
+		r.next -= len(list) // unused: give it back
+	}
+	if nd.leaf >= 0 {
+		return r.column[nd.leaf+i]
+	}
+	return pql.Value{}
 }
 
 // decodeBlock returns every event of a block whole, for rebuilding it.

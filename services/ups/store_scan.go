@@ -59,7 +59,7 @@ func (p *Profile) ID() string {
 type grouping struct {
 	persons []person
 	frags   []uint32 // fragment numbers, per person in merge order
-	blocks  []uint32 // identity numbers with events, per person
+	blocks  []uint32 // event block numbers, per person
 }
 
 type person struct {
@@ -82,7 +82,7 @@ func groupPersons(sc *scopeStore, rule mergeRule) *grouping {
 		}
 	}
 	byRank := rule.Attribute == "dataSetPrecedence"
-	n := len(sc.idKeys)
+	n := sc.ids.len()
 	parent := make([]uint32, n)
 	for i := range parent {
 		parent[i] = uint32(i)
@@ -135,15 +135,12 @@ func groupPersons(sc *scopeStore, rule mergeRule) *grouping {
 		f := &sc.frags[fi]
 		fragMembers = append(fragMembers, member{personOf(find(f.identities[0])), fi})
 	}
-	for id, b := range sc.blocks {
-		if b == nil {
-			continue
+	for b, blk := range sc.blocks {
+		root := blk.identity
+		if known[root] {
+			root = find(root)
 		}
-		root := uint32(id)
-		if known[id] {
-			root = find(uint32(id))
-		}
-		blockMembers = append(blockMembers, member{personOf(root), uint32(id)})
+		blockMembers = append(blockMembers, member{personOf(root), uint32(b)})
 	}
 	// Keep persons ordered by root, then lay out members per person.
 	order := make([]uint32, len(g.persons))
@@ -261,14 +258,16 @@ type timedEvent struct {
 }
 
 func newMaterializer(sc *scopeStore) *materializer {
-	return &materializer{sc: sc, lay: layoutOf(sc.schema)}
+	m := &materializer{sc: sc, lay: layoutOf(sc.schema)}
+	m.dec.Dict = sc.pdict
+	return m
 }
 
 func (m *materializer) person(g *grouping, i int, spec scanSpec, out *Profile) error {
 	p := g.persons[i]
 	m.dec.Reset()
 	m.events.reset()
-	out.key = identityKey(m.sc.idKeys[p.key])
+	out.key = identityKey(m.sc.ids.key(p.key))
 	out.Subject = pql.Subject{}
 	m.frags = m.frags[:0]
 	for _, fi := range g.frags[p.fragStart:p.fragEnd] {
@@ -290,9 +289,9 @@ func (m *materializer) person(g *grouping, i int, spec scanSpec, out *Profile) e
 	}
 	events := m.list[:0]
 	m.events.ts = m.events.ts[:0]
-	for _, id := range g.blocks[p.blockStart:p.blockEnd] {
+	for _, b := range g.blocks[p.blockStart:p.blockEnd] {
 		var err error
-		if events, err = m.events.read(m.sc.blocks[id], spec.events, m.lay, m.sc.dict, events); err != nil {
+		if events, err = m.events.read(m.sc.blocks[b].data, spec.events, m.lay, m.sc.dict, events); err != nil {
 			return err
 		}
 	}

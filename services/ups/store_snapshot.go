@@ -24,7 +24,7 @@ import (
 //	seq                          commits covered
 //	scopes                       count, then each:
 //	  org sandbox schema
-//	  datasets dict identities   counted strings
+//	  datasets, event and fragment dictionaries, identities: counted strings
 //	  fragments                  count (dataset ids... seq data)...
 //	  blocks                     count (identity data)...
 //	crc32c of all the above      4 bytes little-endian
@@ -105,11 +105,16 @@ func (w *snapWriter) scope(k scopeKey, sc *scopeStore) error {
 	}
 	w.bytes(schema)
 	w.strs(sc.datasets)
-	w.uvarint(uint64(sc.dict.Len()))
-	for i := range sc.dict.Len() {
-		w.str(sc.dict.String(uint32(i)))
+	for _, d := range []*pql.Dict{sc.dict, sc.pdict} {
+		w.uvarint(uint64(d.Len()))
+		for i := range d.Len() {
+			w.str(d.String(uint32(i)))
+		}
 	}
-	w.strs(sc.idKeys)
+	w.uvarint(uint64(sc.ids.len()))
+	for i := range sc.ids.len() {
+		w.str(sc.ids.key(uint32(i)))
+	}
 	w.uvarint(uint64(len(sc.frags)))
 	for _, f := range sc.frags {
 		w.uvarint(uint64(f.dataset))
@@ -120,18 +125,10 @@ func (w *snapWriter) scope(k scopeKey, sc *scopeStore) error {
 		w.uvarint(f.seq)
 		w.bytes(f.data)
 	}
-	blocks := 0
+	w.uvarint(uint64(len(sc.blocks)))
 	for _, b := range sc.blocks {
-		if b != nil {
-			blocks++
-		}
-	}
-	w.uvarint(uint64(blocks))
-	for id, b := range sc.blocks {
-		if b != nil {
-			w.uvarint(uint64(id))
-			w.bytes(b)
-		}
+		w.uvarint(uint64(b.identity))
+		w.bytes(b.data)
 	}
 	w.uvarint(uint64(sc.nEvents))
 	return nil
@@ -252,16 +249,21 @@ func (r *snapReader) scope() (scopeKey, *scopeStore) {
 	for _, d := range r.strs() {
 		sc.dataset(d)
 	}
-	nd := r.count()
-	for i := 0; i < nd && r.err == nil; i++ {
-		if sc.dict.Add(r.str()) != uint32(i) {
-			r.err = errors.New("a repeated dictionary string")
+	for _, d := range []*pql.Dict{sc.dict, sc.pdict} {
+		nd := r.count()
+		for i := 0; i < nd && r.err == nil; i++ {
+			if d.Add(r.str()) != uint32(i) {
+				r.err = errors.New("a repeated dictionary string")
+			}
 		}
 	}
-	for _, id := range r.strs() {
-		sc.identity(identityKey(id))
+	ni := r.count()
+	for i := 0; i < ni && r.err == nil; i++ {
+		if sc.identity(identityKey(r.str())) != uint32(i) {
+			r.err = errors.New("a repeated identity")
+		}
 	}
-	if len(sc.idKeys) != len(sc.idIndex) || len(sc.datasets) != len(sc.dsIndex) {
+	if len(sc.datasets) != len(sc.dsIndex) {
 		r.err = errors.New("repeated identities or datasets")
 	}
 	nf := r.count()
@@ -270,14 +272,14 @@ func (r *snapReader) scope() (scopeKey, *scopeStore) {
 		var f fragment
 		f.dataset = uint32(r.uvarint())
 		ids := r.count()
-		if ids == 0 || ids > len(sc.idKeys) {
+		if ids == 0 || ids > sc.ids.len() {
 			r.err = errors.New("a fragment with a bad identity count")
 			break
 		}
 		f.identities = make([]uint32, ids)
 		for j := range f.identities {
 			id := r.uvarint()
-			if id >= uint64(len(sc.idKeys)) {
+			if id >= uint64(sc.ids.len()) {
 				r.err = errors.New("a fragment of an unknown identity")
 			}
 			f.identities[j] = uint32(id)
@@ -298,11 +300,12 @@ func (r *snapReader) scope() (scopeKey, *scopeStore) {
 	for i := 0; i < nb && r.err == nil; i++ {
 		id := r.uvarint()
 		b := r.bytes(0)
-		if id >= uint64(len(sc.blocks)) || sc.blocks[id] != nil || len(b) == 0 {
+		if id >= uint64(sc.ids.len()) || sc.blockOf[id] != 0 || len(b) == 0 {
 			r.err = errors.New("a bad event block")
 			break
 		}
-		sc.blocks[id] = b
+		sc.blocks = append(sc.blocks, eventBlock{identity: uint32(id), data: b})
+		sc.blockOf[id] = uint32(len(sc.blocks))
 	}
 	sc.nEvents = r.count()
 	return k, sc
