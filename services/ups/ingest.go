@@ -125,22 +125,18 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 		if err != nil {
 			return nil, fmt.Errorf("replaying commits.log: batch %s: %w", e.Batch, err)
 		}
-		v, err := in.validate(caller, b)
-		if err == nil && len(v.rowErrs) > 0 {
-			err = fmt.Errorf("%d row errors, the first %s row %d: %s", len(v.rowErrs), v.rowErrs[0].File, v.rowErrs[0].Row, v.rowErrs[0].Message)
-		}
+		in.seq++
+		n, err := in.applyTo(caller, b, store.schema(caller).Clone())
 		if err != nil {
 			// Committed files are never changed by ups: someone edited or
 			// removed them. Starting without them would silently lose data.
 			return nil, fmt.Errorf("replaying committed batch %s: its files in %s no longer validate (%v); restore them from a backup, or remove the batch's line from %s to drop it knowingly",
 				e.Batch, in.filesDir(e.Batch), err, filepath.Join(dir, "commits.log"))
 		}
-		in.seq++
-		in.applyTo(caller, b, v)
-		in.sinceSnap += v.records()
+		in.sinceSnap += n
 		committed[e.Batch] = true
 		if b.Status != batchSuccess {
-			if _, err := cat.completeBatch(caller, b.ID, successOutcome(v.records())); err != nil && !errors.Is(err, errBatchClosed) {
+			if _, err := cat.completeBatch(caller, b.ID, successOutcome(n)); err != nil && !errors.Is(err, errBatchClosed) {
 				return nil, fmt.Errorf("marking committed batch %s: %w", b.ID, err)
 			}
 		}
@@ -271,7 +267,7 @@ func (in *ingester) process(c Caller, id string) error {
 		return errors.Join(err, cerr)
 	}
 	if len(v.rowErrs) > 0 {
-		return in.fail(c, b, v.rowErrs, v.records())
+		return in.fail(c, b, v.rowErrs, v.records)
 	}
 	line, _ := json.Marshal(commitEntry{Batch: id, Org: c.Org, Sandbox: c.Sandbox})
 	if _, err := in.commits.Write(append(line, '\n')); err != nil {
@@ -281,11 +277,18 @@ func (in *ingester) process(c Caller, id string) error {
 		return fmt.Errorf("committing batch %s: %w", id, err)
 	}
 	in.seq++
-	in.applyTo(c, b, v)
-	if _, err := in.catalog.completeBatch(c, id, successOutcome(v.records())); err != nil {
+	n, err := in.applyTo(c, b, v.schema)
+	if err != nil {
+		// The commit stands, and a restart replays it; until then the
+		// store lacks (part of) the batch. Only a disk failure or someone
+		// changing the files between the two reads gets here.
+		in.log.Error().Err(err).Str("batch", id).Msg("applying a committed batch failed; restart ups to replay it")
 		return err
 	}
-	in.sinceSnap += v.records()
+	if _, err := in.catalog.completeBatch(c, id, successOutcome(n)); err != nil {
+		return err
+	}
+	in.sinceSnap += n
 	if in.sinceSnap >= in.snapEvery {
 		return in.snapshot()
 	}
@@ -305,14 +308,6 @@ func (in *ingester) snapshot() error {
 }
 
 func (in *ingester) snapshotPath() string { return filepath.Join(in.dir, "store.snapshot") }
-
-// applyTo puts a committed batch's records in the profile store when its
-// dataset is enabled for Profile.
-func (in *ingester) applyTo(c Caller, b batch, v *validated) {
-	if ds, err := in.catalog.dataset(c, b.DatasetID); err == nil && ds.profileEnabled() {
-		in.store.apply(c, v.schema, in.seq, v.frags, v.events)
-	}
-}
 
 func successOutcome(n int) batchOutcome {
 	return batchOutcome{Status: batchSuccess, RecordsRead: int64(n), RecordsWritten: int64(n)}
@@ -353,78 +348,132 @@ func (in *ingester) batchDir(id string) string { return filepath.Join(in.dir, id
 
 func (in *ingester) filesDir(id string) string { return filepath.Join(in.dir, id, "files") }
 
-// validated is a batch read and checked: its records, or its row errors.
+// validated is a batch read and checked: how many records it has, or
+// its row errors.
 type validated struct {
 	// schema is the scope's schema with what the batch taught it; it
 	// becomes the scope's only if the batch is applied.
 	schema  *pql.Schema
-	frags   []newFragment
-	events  []newEvent
+	records int
 	rowErrs []rowError
 }
 
-func (v *validated) records() int { return len(v.frags) + len(v.events) }
-
-// validate reads every record of a batch and converts it, collecting row
-// errors. An error is a batch-level problem (unreadable file).
-// Records of datasets not enabled for Profile are validated and counted
-// but never reach the store (see applyTo).
+// validate reads every record of a batch and checks it, collecting row
+// errors, and keeps nothing else: a valid batch is read again to be
+// applied (applyTo), which keeps memory bounded whatever the batch's
+// size. An error is a batch-level problem (unreadable file).
 func (in *ingester) validate(c Caller, b batch) (*validated, error) {
 	ds, err := in.catalog.dataset(c, b.DatasetID)
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
 	}
-	names, err := batchFiles(in.filesDir(b.ID))
-	if err != nil {
-		return nil, err
-	}
 	v := &validated{schema: in.store.schema(c).Clone()}
 	conv := newConverter(v.schema, ds.schemaClass() == schemaEvent, b.DatasetID)
+	err = in.readBatch(b, conv, func(r any) {
+		if re, ok := r.(*rowError); ok {
+			v.rowErrs = append(v.rowErrs, *re)
+			return
+		}
+		v.records++
+	})
+	return v, err
+}
+
+// applyTo puts a committed batch's records in the profile store when its
+// dataset is enabled for Profile, reading its files a second time. A row
+// error here means the files changed since they were validated.
+func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema) (int, error) {
+	ds, err := in.catalog.dataset(c, b.DatasetID)
+	if err != nil {
+		return 0, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
+	}
+	conv := newConverter(schema, ds.schemaClass() == schemaEvent, b.DatasetID)
+	if !ds.profileEnabled() {
+		n := 0
+		var rowErrs []rowError
+		err := in.readBatch(b, conv, func(r any) {
+			if re, ok := r.(*rowError); ok {
+				rowErrs = append(rowErrs, *re)
+				return
+			}
+			n++
+		})
+		return n, errors.Join(err, rowErrorsErr(rowErrs))
+	}
+	a := in.store.begin(c, schema, in.seq)
+	defer a.end()
+	n := 0
+	var rowErrs []rowError
+	err = in.readBatch(b, conv, func(r any) {
+		switch r := r.(type) {
+		case newFragment:
+			a.fragment(r)
+			n++
+		case newEvent:
+			a.event(r)
+			n++
+		case *rowError:
+			rowErrs = append(rowErrs, *r)
+		}
+	})
+	return n, errors.Join(err, rowErrorsErr(rowErrs))
+}
+
+func rowErrorsErr(rowErrs []rowError) error {
+	if len(rowErrs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d row errors, the first %s row %d: %s", len(rowErrs), rowErrs[0].File, rowErrs[0].Row, rowErrs[0].Message)
+}
+
+// readBatch reads every record of a batch's files in order and hands keep
+// what conv makes of it: a newFragment, a newEvent or a *rowError (with
+// its file and row).
+func (in *ingester) readBatch(b batch, conv *converter, keep func(any)) error {
+	names, err := batchFiles(in.filesDir(b.ID))
+	if err != nil {
+		return err
+	}
 	for _, name := range names {
 		path := filepath.Join(in.filesDir(b.ID), name)
-		keep := func(row int, r any) {
-			switch r := r.(type) {
-			case newFragment:
-				v.frags = append(v.frags, r)
-			case newEvent:
-				v.events = append(v.events, r)
-			case *rowError:
-				r.File, r.Row = name, row
-				v.rowErrs = append(v.rowErrs, *r)
+		at := func(row int, r any) {
+			if re, ok := r.(*rowError); ok {
+				re.File, re.Row = name, row
 			}
+			keep(r)
 		}
 		var bad []records.RowError
 		if strings.EqualFold(b.InputFormat.Format, "json") && !b.InputFormat.IsMultiLineJSON {
 			// The fast path: lines decode straight to Values in parallel.
 			f, err := os.Open(path)
 			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", name, err)
+				return fmt.Errorf("reading %s: %w", name, err)
 			}
 			bad, err = records.ConvertJSONLines(f, conv.worker, func(row int, r any) error {
 				if l, ok := r.(learn); ok {
 					r = conv.learn(l)
 				}
-				keep(row, r)
+				at(row, r)
 				return nil
 			}, 0)
 			f.Close()
 			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", name, err)
+				return fmt.Errorf("reading %s: %w", name, err)
 			}
 		} else {
 			bad, err = records.Read(path, b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
-				keep(r.Row, conv.fromMap(r.Data))
+				at(r.Row, conv.fromMap(r.Data))
 				return nil
 			})
 			if err != nil {
-				return nil, fmt.Errorf("reading %s: %w", name, err)
+				return fmt.Errorf("reading %s: %w", name, err)
 			}
 		}
 		for _, e := range bad {
-			v.rowErrs = append(v.rowErrs, rowError{File: name, Row: e.Row, Code: codeMalformed, Message: e.Message})
+			keep(&rowError{File: name, Row: e.Row, Code: codeMalformed, Message: e.Message})
 		}
 	}
-	return v, nil
+	return nil
 }
 
 // batchFiles lists a batch's uploaded files in name order.

@@ -1,6 +1,7 @@
 package ups
 
 import (
+	"bytes"
 	"sync"
 
 	"github.com/segflow/segflow/pkg/pql"
@@ -114,12 +115,29 @@ func (s *profileStore) schema(c Caller) *pql.Schema {
 	return pql.NewXDMSchema()
 }
 
-// apply adds a validated batch's records, laid out by schema (which
-// becomes the scope's), stamped with seq. The ingester applies one batch
-// at a time, in commit order.
-func (s *profileStore) apply(c Caller, schema *pql.Schema, seq uint64, frags []newFragment, events []newEvent) {
+// applier adds one committed batch's records to a scope. It holds the
+// store's write lock from begin to end, so no scan sees half a batch;
+// records stream through it, so a batch of millions never sits in memory
+// as Values.
+type applier struct {
+	s      *profileStore
+	sc     *scopeStore
+	seq    uint64
+	enc    pql.Encoder
+	buf    []byte
+	events []newEvent
+}
+
+// applyChunk is how many events an applier gathers before writing their
+// blocks: enough that an identity's events in a batch are usually
+// written in one go.
+const applyChunk = 100_000
+
+// begin starts applying a batch laid out by schema (which becomes the
+// scope's), stamped with seq. The ingester applies one batch at a time,
+// in commit order.
+func (s *profileStore) begin(c Caller, schema *pql.Schema, seq uint64) *applier {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	k := scopeKey{c.Org, c.Sandbox}
 	sc, ok := s.scopes[k]
 	if !ok {
@@ -129,25 +147,55 @@ func (s *profileStore) apply(c Caller, schema *pql.Schema, seq uint64, frags []n
 	sc.schema = schema
 	sc.version++
 	sc.groups = nil
-	enc := pql.Encoder{Dict: sc.pdict}
-	var buf []byte
-	for _, f := range frags {
-		ids := make([]uint32, len(f.identities))
-		for i, id := range f.identities {
-			ids[i] = sc.identity(id)
-		}
-		ds := sc.dataset(f.dataset)
-		buf = enc.Append(buf[:0], f.value)
-		frag := fragment{dataset: ds, identities: ids, seq: seq, data: append([]byte(nil), buf...)}
-		key := fragKey{ds, ids[0]}
-		if i, ok := sc.fragIndex[key]; ok {
-			sc.frags[i] = frag
-			continue
-		}
-		sc.fragIndex[key] = uint32(len(sc.frags))
-		sc.frags = append(sc.frags, frag)
+	return &applier{s: s, sc: sc, seq: seq, enc: pql.Encoder{Dict: sc.pdict}}
+}
+
+// fragment adds a profile fragment.
+func (a *applier) fragment(f newFragment) {
+	sc := a.sc
+	ids := make([]uint32, len(f.identities))
+	for i, id := range f.identities {
+		ids[i] = sc.identity(id)
 	}
-	sc.addEvents(events)
+	ds := sc.dataset(f.dataset)
+	a.buf = a.enc.Append(a.buf[:0], f.value)
+	frag := fragment{dataset: ds, identities: ids, seq: a.seq, data: bytes.Clone(a.buf)}
+	key := fragKey{ds, ids[0]}
+	if i, ok := sc.fragIndex[key]; ok {
+		sc.frags[i] = frag
+		return
+	}
+	sc.fragIndex[key] = uint32(len(sc.frags))
+	sc.frags = append(sc.frags, frag)
+}
+
+// event adds an ExperienceEvent.
+func (a *applier) event(e newEvent) {
+	a.events = append(a.events, e)
+	if len(a.events) >= applyChunk {
+		a.sc.addEvents(a.events)
+		clear(a.events)
+		a.events = a.events[:0]
+	}
+}
+
+// end writes what is gathered and releases the store.
+func (a *applier) end() {
+	a.sc.addEvents(a.events)
+	a.events = nil
+	a.s.mu.Unlock()
+}
+
+// apply adds records in one go (see begin).
+func (s *profileStore) apply(c Caller, schema *pql.Schema, seq uint64, frags []newFragment, events []newEvent) {
+	a := s.begin(c, schema, seq)
+	for _, f := range frags {
+		a.fragment(f)
+	}
+	for _, e := range events {
+		a.event(e)
+	}
+	a.end()
 }
 
 // addEvents rebuilds the block of every identity that gets events.
