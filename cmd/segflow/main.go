@@ -19,6 +19,8 @@ commands:
   pql convert -to json|text <q>  convert between pql/text and pql/json
   ups                            run ups, the local Platform API (configured by SEGFLOW_* variables)
   gen -out DIR [-profiles N]     write a synthetic XDM data set (profiles, events) for ingestion
+  ingest [flags] FILE|DIR ...    load JSON and Parquet files (or a gen directory) through batch ingestion
+  bench ingest [-profiles N]     measure ingestion through the HTTP API (an in-process ups, or -url)
   up                             run everything in one process (not built yet: see README)
 
 Run "segflow <command> -h" for a command's flags.
@@ -53,6 +55,10 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runUPS(ctx, args[1:], environ, stderr)
 	case "gen":
 		return runGen(ctx, args[1:], stdout, stderr)
+	case "ingest":
+		return runIngest(ctx, args[1:], environ, stdout, stderr)
+	case "bench":
+		return runBench(ctx, args[1:], environ, stdout, stderr)
 	case "up":
 		return errors.New("up is not built yet: the pipeline services and ups land with issues 3 to 5")
 	case "-h", "--help", "help":

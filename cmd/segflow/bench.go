@@ -1,0 +1,436 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/segflow/segflow/pkg/platform"
+	"github.com/segflow/segflow/services/ups"
+	"github.com/segflow/segflow/services/ups/gen"
+)
+
+// runBench dispatches "segflow bench <benchmark>".
+func runBench(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "ingest" {
+		return fmt.Errorf("bench needs a benchmark; there is one: bench ingest: %w", errUsage)
+	}
+	return runBenchIngest(ctx, args[1:], environ, stdout, stderr)
+}
+
+// benchIngestConfig are the flags of "segflow bench ingest".
+type benchIngestConfig struct {
+	profiles       int
+	eventsPer      float64
+	seed           int64
+	recordsPerFile int
+	url            string
+	keep           bool
+	verbose        bool
+	ingest         ingestOptions
+}
+
+// runBenchIngest implements "segflow bench ingest": it generates a data
+// set, ingests it through the HTTP API with the code of "segflow ingest",
+// and prints throughput, memory and (for an in-process ups) restart time.
+func runBenchIngest(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bc := benchIngestConfig{ingest: defaultIngestOptions()}
+	fs.IntVar(&bc.profiles, "profiles", 50_000, "profiles to generate")
+	fs.Float64Var(&bc.eventsPer, "events-per-profile", gen.DefaultEventsPerProfile, "mean ExperienceEvents a profile")
+	fs.Int64Var(&bc.seed, "seed", 1, "generator seed")
+	fs.IntVar(&bc.recordsPerFile, "records-per-file", gen.DefaultRecordsPerFile, "split generated files beyond this many records")
+	fs.IntVar(&bc.ingest.filesPerBatch, "files-per-batch", bc.ingest.filesPerBatch, "files per batch")
+	fs.IntVar(&bc.ingest.parallel, "parallel", bc.ingest.parallel, "files uploaded at once")
+	fs.StringVar(&bc.url, "url", "", "ingest into the Platform (or ups) at this URL instead of an in-process ups; credentials from SEGFLOW_CLIENT_ID, ... (no restart measurement)")
+	fs.BoolVar(&bc.keep, "keep", false, "keep the generated files and ups's data directory")
+	fs.BoolVar(&bc.verbose, "v", false, "log the client's retries and ups's warnings")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("bench ingest takes flags only: %w", errUsage)
+	}
+	if bc.profiles < 1 || bc.ingest.filesPerBatch < 1 || bc.ingest.parallel < 1 {
+		return errors.New("bench ingest: -profiles, -files-per-batch and -parallel must be at least 1")
+	}
+	// Processing is timed by polling: poll finely so the poll does not
+	// dominate small batches.
+	bc.ingest.poll = platform.Backoff{Initial: 5 * time.Millisecond, Max: 100 * time.Millisecond, Multiplier: 1.5}
+	bc.ingest.progress = stderr
+
+	tmp, err := os.MkdirTemp("", "segflow-bench-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if bc.keep {
+			fmt.Fprintf(stderr, "bench: kept %s (gen/: the data set, ups/: ups's data directory)\n", tmp)
+			return
+		}
+		if err := os.RemoveAll(tmp); err != nil {
+			fmt.Fprintf(stderr, "bench: removing %s: %v\n", tmp, err)
+		}
+	}()
+	b := &benchRun{cfg: bc, environ: environ, stderr: stderr, tmp: tmp}
+	res, err := b.run(ctx)
+	if err != nil {
+		return err
+	}
+	printBenchReport(stdout, res)
+	return nil
+}
+
+// benchRun is one run of "segflow bench ingest".
+type benchRun struct {
+	cfg     benchIngestConfig
+	environ []string
+	stderr  io.Writer
+	tmp     string
+}
+
+// benchResult is what a run measured.
+type benchResult struct {
+	target       string // where it ingested
+	sum          gen.Summary
+	genBytes     int64
+	genTime      time.Duration
+	ingest       ingestReport
+	heapInuse    uint64
+	heapAlloc    uint64
+	rss, peakRSS int64 // bytes; -1 when unknown
+	restart      time.Duration
+	restartHeap  uint64
+	restartCheck string // what was verified after the restart
+	inProcess    bool
+}
+
+func (b *benchRun) run(ctx context.Context) (benchResult, error) {
+	var res benchResult
+	out := b.stderr
+
+	// 1. The data set.
+	genDir := filepath.Join(b.tmp, "gen")
+	fmt.Fprintf(out, "bench: generating %d profiles with about %g events each in %s\n", b.cfg.profiles, b.cfg.eventsPer, genDir)
+	start := time.Now()
+	sum, err := gen.WriteDataset(ctx, gen.Config{
+		Profiles:         b.cfg.profiles,
+		EventsPerProfile: b.cfg.eventsPer,
+		Seed:             b.cfg.seed,
+		Now:              time.Now().UTC().Truncate(time.Second),
+		RecordsPerFile:   b.cfg.recordsPerFile,
+	}, genDir)
+	if err != nil {
+		return res, fmt.Errorf("bench: generating: %w", err)
+	}
+	res.genTime, res.sum = time.Since(start), sum
+	for _, f := range sum.Files {
+		res.genBytes += f.Bytes
+	}
+
+	// 2. The Platform: an in-process ups, or the one at -url.
+	var (
+		pcfg    platform.Config
+		srv     *benchUPS
+		upsCfg  ups.Config
+		profNm  = "bench profiles"
+		eventNm = "bench events"
+	)
+	if b.cfg.url == "" {
+		res.inProcess = true
+		if upsCfg, err = loadUPSConfig(ctx, nil); err != nil { // ups's defaults, dev client included
+			return res, err
+		}
+		upsCfg.Addr, upsCfg.DataDir = "127.0.0.1:0", filepath.Join(b.tmp, "ups")
+		if srv, _, err = startBenchUPS(ctx, upsCfg, b.upsLogger()); err != nil {
+			return res, err
+		}
+		defer func() { _ = srv.stop() }()
+		if pcfg, err = loadPlatformConfig(ctx, nil); err != nil { // the dev client
+			return res, err
+		}
+		pcfg.BaseURL = srv.url
+		res.target = fmt.Sprintf("ups in process at %s (data dir %s)", strings.TrimPrefix(srv.url, "http://"), upsCfg.DataDir)
+	} else {
+		if pcfg, err = loadPlatformConfig(ctx, b.environ); err != nil {
+			return res, err
+		}
+		pcfg.BaseURL = b.cfg.url
+		if err := pcfg.Validate(); err != nil {
+			return res, fmt.Errorf("bench: -url: %w", err)
+		}
+		// Another run's datasets must not take these batches' counts.
+		stamp := time.Now().UTC().Format("20060102-150405")
+		profNm, eventNm = profNm+" "+stamp, eventNm+" "+stamp
+		res.target = b.cfg.url
+	}
+	c, err := newPlatformClient(pcfg, out, b.cfg.verbose)
+	if err != nil {
+		return res, err
+	}
+
+	// 3. Ingestion, as "segflow ingest" does it.
+	inputs, _, err := collectInputs([]string{genDir}, "auto")
+	if err != nil {
+		return res, err
+	}
+	targets, err := genTargets(ctx, c, inputs, profNm, eventNm, out)
+	if err != nil {
+		return res, err
+	}
+	rep, err := ingestAll(ctx, c, targets, b.cfg.ingest)
+	if err != nil {
+		return res, err
+	}
+	res.ingest = rep
+
+	// 4. Memory, with the data in the store.
+	res.heapInuse, res.heapAlloc = heapAfterGC()
+	res.rss, res.peakRSS = procMemory()
+
+	// 5. Restart: the time to open the same data directory again.
+	if !res.inProcess {
+		return res, nil
+	}
+	before, err := catalogCounts(ctx, c, targets)
+	if err != nil {
+		return res, err
+	}
+	if err := srv.stop(); err != nil {
+		return res, fmt.Errorf("bench: stopping ups: %w", err)
+	}
+	srv = nil
+	fmt.Fprintf(out, "bench: restarting ups on %s\n", upsCfg.DataDir)
+	srv2, took, err := startBenchUPS(ctx, upsCfg, b.upsLogger())
+	if err != nil {
+		return res, fmt.Errorf("bench: restarting ups: %w", err)
+	}
+	defer func() { _ = srv2.stop() }()
+	res.restart = took
+	res.restartHeap, _ = heapAfterGC()
+	pcfg.BaseURL = srv2.url
+	c2, err := newPlatformClient(pcfg, out, b.cfg.verbose)
+	if err != nil {
+		return res, err
+	}
+	after, err := catalogCounts(ctx, c2, targets)
+	if err != nil {
+		return res, fmt.Errorf("bench: reading Catalog after the restart: %w", err)
+	}
+	if after != before {
+		res.restartCheck = fmt.Sprintf("CHANGED: before %s; after %s", before, after)
+		return res, fmt.Errorf("bench: Catalog changed across the restart: before %s; after %s", before, after)
+	}
+	res.restartCheck = "unchanged: " + after.String()
+	return res, nil
+}
+
+func (b *benchRun) upsLogger() zerolog.Logger {
+	level := zerolog.WarnLevel
+	if b.cfg.verbose {
+		level = zerolog.InfoLevel
+	}
+	return zerolog.New(b.stderr).With().Timestamp().Str("service", "ups").Logger().Level(level)
+}
+
+// benchUPS is an in-process ups serving on a loopback port.
+type benchUPS struct {
+	url    string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startBenchUPS opens ups on cfg.DataDir and serves it. It returns how
+// long ups.New took: opening the data directory and loading the store.
+func startBenchUPS(ctx context.Context, cfg ups.Config, log zerolog.Logger) (*benchUPS, time.Duration, error) {
+	start := time.Now()
+	srv, err := ups.New(cfg, ups.Options{Logger: log, Registerer: prometheus.NewRegistry()})
+	if err != nil {
+		return nil, 0, err
+	}
+	took := time.Since(start)
+	ctx, cancel := context.WithCancel(ctx)
+	u := &benchUPS{cancel: cancel, done: make(chan error, 1)}
+	ready := make(chan string, 1)
+	go func() { u.done <- srv.Run(ctx, ready) }()
+	select {
+	case addr := <-ready:
+		u.url = "http://" + addr
+		return u, took, nil
+	case err := <-u.done:
+		cancel()
+		srv.Close()
+		return nil, 0, err
+	}
+}
+
+// stop shuts ups down and waits for it; stop after stop does nothing.
+func (u *benchUPS) stop() error {
+	if u == nil || u.done == nil {
+		return nil
+	}
+	u.cancel()
+	err := <-u.done
+	u.done = nil
+	return err
+}
+
+// catalogState is what Catalog says of the bench's datasets: what a
+// restart must keep.
+type catalogState struct {
+	datasets, batches int
+	records           int64 // written by successful batches
+}
+
+func (s catalogState) String() string {
+	return fmt.Sprintf("%d datasets, %d successful batches, %d records", s.datasets, s.batches, s.records)
+}
+
+// catalogCounts reads the datasets of targets and their successful
+// batches from Catalog.
+func catalogCounts(ctx context.Context, c *platform.Client, targets []ingestTarget) (catalogState, error) {
+	var s catalogState
+	for _, t := range targets {
+		if _, err := c.Dataset(ctx, t.dataset.ID); err != nil {
+			return s, err
+		}
+		s.datasets++
+		const page = 100
+		for start := 0; ; start += page {
+			bs, err := c.ListBatches(ctx, platform.BatchListOptions{DatasetID: t.dataset.ID, Status: platform.BatchSuccess, ListOptions: platform.ListOptions{Limit: page, Start: start}})
+			if err != nil {
+				return s, err
+			}
+			for _, b := range bs {
+				s.batches++
+				s.records += b.Metrics.RecordsWritten
+			}
+			if len(bs) < page {
+				break
+			}
+		}
+	}
+	return s, nil
+}
+
+// heapAfterGC returns the Go heap's in-use spans and live bytes after a
+// collection, so that garbage does not count.
+func heapAfterGC() (inuse, alloc uint64) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, ms.HeapAlloc
+}
+
+// procMemory reads the resident set and its peak (VmRSS, VmHWM) from
+// /proc/self/status; -1 where unavailable.
+func procMemory() (rss, peak int64) {
+	rss, peak = -1, -1
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return rss, peak
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		key, val, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(val) // "123456 kB"
+		if len(fields) != 2 || fields[1] != "kB" {
+			continue
+		}
+		n, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		switch key {
+		case "VmRSS":
+			rss = n * 1024
+		case "VmHWM":
+			peak = n * 1024
+		}
+	}
+	return rss, peak
+}
+
+// printBenchReport prints the measurements as a table.
+func printBenchReport(w io.Writer, r benchResult) {
+	fmt.Fprintf(w, "segflow bench ingest: %d profiles, %d events (seed %d) into %s\n\n", r.sum.Profiles, r.sum.Events, r.sum.Seed, r.target)
+	rows := [][]string{{"phase", "records", "bytes", "seconds", "records/s", "bytes/s"}}
+	row := func(name string, records, bytes int64, d time.Duration) {
+		rows = append(rows, []string{name, strconv.FormatInt(records, 10), humanBytes(bytes), secs(d), rate(records, d), humanBytes(perSecond(bytes, d)) + "/s"})
+	}
+	row("generate (not ingestion)", r.sum.Profiles+r.sum.Events, r.genBytes, r.genTime)
+	// One upload and one processing line per dataset, batches summed.
+	type agg struct {
+		name               string
+		records, bytes     int64
+		upload, processing time.Duration
+	}
+	var order []string
+	byDS := map[string]*agg{}
+	for _, b := range r.ingest.batches {
+		a, ok := byDS[b.datasetID]
+		if !ok {
+			a = &agg{name: b.datasetName}
+			byDS[b.datasetID] = a
+			order = append(order, b.datasetID)
+		}
+		a.records += b.records
+		a.bytes += b.bytes
+		a.upload += b.upload
+		a.processing += b.processing
+	}
+	for _, id := range order {
+		a := byDS[id]
+		row("upload: "+a.name, a.records, a.bytes, a.upload)
+		row("processing: "+a.name, a.records, a.bytes, a.processing)
+	}
+	t := r.ingest.totals()
+	row("upload: all", t.records, t.bytes, t.upload)
+	row("processing: all", t.records, t.bytes, t.processing)
+	row("ingest end to end", t.records, t.bytes, r.ingest.elapsed)
+	writeTable(w, rows, "l")
+
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	who := "this process (ups included)"
+	if !r.inProcess {
+		who = "this process (the Platform runs elsewhere)"
+	}
+	fmt.Fprintf(tw, "memory after ingestion\t%s\n", who)
+	fmt.Fprintf(tw, "  Go heap in use (after GC)\t%s (%s live)\n", humanBytes(int64(r.heapInuse)), humanBytes(int64(r.heapAlloc)))
+	fmt.Fprintf(tw, "  RSS now / peak (VmHWM)\t%s / %s\n", optBytes(r.rss), optBytes(r.peakRSS))
+	if r.inProcess {
+		fmt.Fprintf(tw, "restart on the same data directory\t\n")
+		fmt.Fprintf(tw, "  ups.New (store loaded)\t%s s\n", secs(r.restart))
+		fmt.Fprintf(tw, "  Go heap in use after restart\t%s\n", humanBytes(int64(r.restartHeap)))
+		fmt.Fprintf(tw, "  Catalog after restart\t%s\n", r.restartCheck)
+	} else {
+		fmt.Fprintf(tw, "restart\tnot measured (-url)\n")
+	}
+	tw.Flush()
+}
+
+func optBytes(n int64) string {
+	if n < 0 {
+		return "n/a"
+	}
+	return humanBytes(n)
+}
