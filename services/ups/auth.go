@@ -165,7 +165,9 @@ func (s *Server) gateway(next http.Handler) http.Handler {
 		}
 		switch r.Method {
 		case http.MethodPost, http.MethodPut, http.MethodPatch:
-			if r.Header.Get("Content-Type") == "" {
+			// A request with no body needs no content type: Adobe's own
+			// guide sends POST …?action=COMPLETE without one.
+			if r.Header.Get("Content-Type") == "" && r.ContentLength != 0 {
 				catalogError(w, http.StatusBadRequest, titleBadRequest, "A valid content-type must be specified")
 				return
 			}

@@ -138,12 +138,13 @@ func (d dataset) object() map[string]any {
 }
 
 // Batch statuses (Catalog's enum). Ingestion drives
-// loading → processing → success | failed.
+// loading → processing → success | failed, or loading → aborted.
 const (
 	batchLoading    = "loading"
 	batchProcessing = "processing"
 	batchSuccess    = "success"
 	batchFailed     = "failed"
+	batchAborted    = "aborted"
 )
 
 // validBatchStatus: s is in Catalog's batch status enum. Statuses other

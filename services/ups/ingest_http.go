@@ -137,8 +137,20 @@ func (s *Server) batchAction(w http.ResponseWriter, r *http.Request) {
 			s.catalogFail(w, err)
 			return
 		}
-		if b.Status != batchLoading {
+		switch b.Status {
+		case batchLoading:
+		case batchAborted:
+			catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("Batch %s was aborted: it cannot be completed.", id))
+			return
+		default:
 			w.WriteHeader(http.StatusOK) // a repeated COMPLETE changes nothing
+			return
+		}
+		if names, err := batchFiles(s.ingest.filesDir(id)); err != nil {
+			s.internalError(w, err)
+			return
+		} else if len(names) == 0 {
+			catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("Batch %s has no files: upload at least one before completing it.", id))
 			return
 		}
 		if _, err := s.catalog.setBatchStatus(caller, id, batchProcessing); err != nil {
@@ -148,10 +160,14 @@ func (s *Server) batchAction(w http.ResponseWriter, r *http.Request) {
 		s.ingest.enqueue(caller, id)
 		w.WriteHeader(http.StatusOK)
 	case "ABORT":
+		if b, err := s.catalog.batch(caller, id); err == nil && b.Status == batchAborted {
+			w.WriteHeader(http.StatusOK) // a repeated ABORT changes nothing
+			return
+		}
 		if _, ok := s.openBatch(w, caller, id); !ok {
 			return
 		}
-		if _, err := s.catalog.completeBatch(caller, id, batchOutcome{Status: "aborted"}); err != nil {
+		if _, err := s.catalog.completeBatch(caller, id, batchOutcome{Status: batchAborted}); err != nil {
 			s.catalogFail(w, err)
 			return
 		}
@@ -168,6 +184,10 @@ func (s *Server) failedRows(w http.ResponseWriter, r *http.Request) {
 	b, err := s.catalog.batch(caller, r.PathValue("batch"))
 	if err != nil {
 		s.catalogFail(w, err)
+		return
+	}
+	if b.Status == batchLoading || b.Status == batchProcessing {
+		catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("Batch %s is %s: its failed rows are known once it succeeds or fails.", b.ID, b.Status))
 		return
 	}
 	rows := []rowError{}

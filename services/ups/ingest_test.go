@@ -301,3 +301,58 @@ func TestIngestDamagedSnapshot(t *testing.T) {
 		t.Fatalf("after a damaged snapshot:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// The batch actions' edge cases answer as a client following Adobe's
+// guide expects, and never leave a batch in a state it cannot leave.
+func TestBatchActionEdgeCases(t *testing.T) {
+	e := newCatEnv(t)
+	events := e.createDataset(catDev, "prod", fmt.Sprintf(eventClassBody, "web"))
+	create := func() string {
+		rec := e.call(catDev, "prod", http.MethodPost, importBase+"/batches", fmt.Sprintf(`{"datasetId":%q,"inputFormat":{"format":"json"}}`, events))
+		var b struct{ ID string }
+		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil || rec.Code != http.StatusCreated {
+			t.Fatalf("create batch: %d %s", rec.Code, rec.Body)
+		}
+		return b.ID
+	}
+	action := func(id, action string) *httptest.ResponseRecorder {
+		// No body and no Content-Type, as in Adobe's guide.
+		return e.call(catDev, "prod", http.MethodPost, importBase+"/batches/"+id+"?action="+action, "")
+	}
+	empty := create()
+	if rec := action(empty, "COMPLETE"); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "no files") {
+		t.Errorf("COMPLETE of a batch without files: %d %s", rec.Code, rec.Body)
+	}
+	if rec := e.call(catDev, "prod", http.MethodGet, exportBase+"/batches/"+empty+"/failed", ""); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "loading") {
+		t.Errorf("failed rows of a loading batch: %d %s", rec.Code, rec.Body)
+	}
+	for range 2 {
+		if rec := action(empty, "ABORT"); rec.Code != http.StatusOK {
+			t.Errorf("ABORT (twice is fine): %d %s", rec.Code, rec.Body)
+		}
+	}
+	if rec := action(empty, "COMPLETE"); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "aborted") {
+		t.Errorf("COMPLETE of an aborted batch: %d %s", rec.Code, rec.Body)
+	}
+	id := create()
+	e.upload(catDev, id, events, "a.json", `{"_id":"a","timestamp":"2025-01-01T00:00:00Z","identityMap":{"ECID":[{"id":"1"}]}}`+"\n", http.StatusOK)
+	if rec := action(id, "COMPLETE"); rec.Code != http.StatusOK {
+		t.Fatalf("COMPLETE without a Content-Type: %d %s", rec.Code, rec.Body)
+	}
+	if b := e.waitBatch(catDev, id); b["status"] != "success" {
+		t.Fatalf("batch: %v", b)
+	}
+	if rec := action(id, "ABORT"); rec.Code != http.StatusBadRequest {
+		t.Errorf("ABORT of a successful batch: %d %s", rec.Code, rec.Body)
+	}
+	// A body still needs its content type.
+	r := httptest.NewRequest(http.MethodPost, importBase+"/batches", strings.NewReader(`{}`))
+	r.Header.Set("Authorization", "Bearer "+e.token(catDev))
+	r.Header.Set("x-api-key", catDev)
+	r.Header.Set("x-gw-ims-org-id", e.orgs[catDev])
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, r)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "content-type") {
+		t.Errorf("a body without Content-Type: %d %s", rec.Code, rec.Body)
+	}
+}
