@@ -39,11 +39,12 @@ func newAuthEnv(t *testing.T) *authEnv {
 func (e *authEnv) start() {
 	e.t.Helper()
 	cfg := Config{
-		Addr:         "127.0.0.1:0",
-		DataDir:      e.dataDir,
-		Clients:      devClient + ":" + devSecret + "@" + devOrg + ",other:other-secret@OTHER@AdobeOrg",
-		TokenTTL:     time.Hour,
-		MaxBodyBytes: 1 << 20,
+		Addr:            "127.0.0.1:0",
+		DataDir:         e.dataDir,
+		Clients:         devClient + ":" + devSecret + "@" + devOrg + ",other:other-secret@OTHER@AdobeOrg",
+		TokenTTL:        time.Hour,
+		MaxBodyBytes:    1 << 20,
+		SnapshotRecords: 1_000_000,
 	}
 	e.reg = prometheus.NewRegistry()
 	if e.srv != nil {

@@ -60,11 +60,12 @@ type catEnv struct {
 func newCatEnv(t *testing.T, mutate ...func(*Config)) *catEnv {
 	t.Helper()
 	cfg := Config{
-		Addr:         "127.0.0.1:0",
-		DataDir:      t.TempDir(),
-		Clients:      catClients,
-		TokenTTL:     time.Hour,
-		MaxBodyBytes: 1 << 20,
+		Addr:            "127.0.0.1:0",
+		DataDir:         t.TempDir(),
+		Clients:         catClients,
+		TokenTTL:        time.Hour,
+		MaxBodyBytes:    1 << 20,
+		SnapshotRecords: 1_000_000,
 	}
 	for _, m := range mutate {
 		m(&cfg)

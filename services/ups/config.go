@@ -24,6 +24,10 @@ type Config struct {
 	// snapshot of the profile store (and at shutdown): a restart replays
 	// at most about this many records.
 	SnapshotRecords int `env:"SEGFLOW_UPS_SNAPSHOT_RECORDS, default=1000000"`
+	// SampleProfiles, when positive, makes the first start of an empty
+	// data directory load a generated sample of that many profiles (about
+	// 20 events each) for the first client's org (see sample.go).
+	SampleProfiles int `env:"SEGFLOW_UPS_SAMPLE_PROFILES, default=0"`
 }
 
 // Client is one IMS client-credentials integration.
@@ -77,6 +81,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_MAX_BODY_BYTES is %d, want at least 1024", c.MaxBodyBytes))
+	}
+	if c.SnapshotRecords < 1 {
+		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_SNAPSHOT_RECORDS is %d, want at least 1", c.SnapshotRecords))
+	}
+	if c.SampleProfiles < 0 || c.SampleProfiles > 1_000_000 {
+		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_SAMPLE_PROFILES is %d, want 0 (no sample) to 1000000", c.SampleProfiles))
 	}
 	return errors.Join(errs...)
 }

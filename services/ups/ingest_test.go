@@ -356,3 +356,33 @@ func TestBatchActionEdgeCases(t *testing.T) {
 		t.Errorf("a body without Content-Type: %d %s", rec.Code, rec.Body)
 	}
 }
+
+// The first start of an empty data directory loads the sample data set
+// when asked; later starts do not load it again.
+func TestSampleOnFirstStart(t *testing.T) {
+	e := newCatEnv(t, func(c *Config) { c.SampleProfiles = 30 })
+	rec := e.get(catDev, "prod", "/dataSets")
+	var sets map[string]map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &sets); err != nil || len(sets) != 2 {
+		t.Fatalf("datasets after the first start: %s", rec.Body)
+	}
+	rec = e.get(catDev, "prod", "/batches")
+	var batches map[string]map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &batches); err != nil || len(batches) != 2 {
+		t.Fatalf("batches after the first start: %s", rec.Body)
+	}
+	for id := range batches {
+		if b := e.waitBatch(catDev, id); b["status"] != "success" {
+			t.Fatalf("sample batch %s: %v", id, b)
+		}
+	}
+	profiles, events := e.srv.store.counts(Caller{Org: catDevOrg, Sandbox: "prod"})
+	if profiles != 30 || events == 0 {
+		t.Fatalf("the store holds %d profiles and %d events, want 30 and some", profiles, events)
+	}
+	e.restart()
+	rec = e.get(catDev, "prod", "/dataSets")
+	if err := json.Unmarshal(rec.Body.Bytes(), &sets); err != nil || len(sets) != 2 {
+		t.Fatalf("datasets after a restart: %s", rec.Body)
+	}
+}

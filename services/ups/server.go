@@ -96,6 +96,12 @@ func New(cfg Config, opts Options) (*Server, error) {
 	}
 	s.routes(opts.Gatherer)
 	s.handler = s.instrument(s.mux)
+	if cfg.SampleProfiles > 0 {
+		if err := s.loadSample(context.Background(), cfg.SampleProfiles); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("loading the sample data set: %w", err)
+		}
+	}
 	return s, nil
 }
 
