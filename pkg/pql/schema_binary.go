@@ -51,6 +51,11 @@ func appendType(buf []byte, t *Type) []byte {
 	return buf
 }
 
+// maxTypeDepth bounds the nesting of an unmarshalled type. It is not
+// MaxDepth (a query's limit): records nest up to the JSON decoders' 10000
+// levels, and so do the types learnt from them, which MarshalBinary writes.
+const maxTypeDepth = 10000 + 1
+
 type typeReader struct {
 	data []byte
 	err  error
@@ -74,7 +79,7 @@ func (r *typeReader) fail() {
 }
 
 func (r *typeReader) typ(depth int) *Type {
-	if len(r.data) == 0 || depth > MaxDepth {
+	if len(r.data) == 0 || depth > maxTypeDepth {
 		r.fail()
 		return &Type{}
 	}
