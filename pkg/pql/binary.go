@@ -193,16 +193,17 @@ func (e *Encoder) appendString(buf []byte, s string) []byte {
 // which holds for prices and most numbers people write. Division of
 // exact integers is correctly rounded, so decoding gives f back bit for bit.
 func decimal(f float64) (digits byte, m int64, ok bool) {
-	scaled := f
-	for d := range byte(5) {
-		if scaled == math.Trunc(scaled) && math.Abs(scaled) < 1<<53 {
-			m := int64(scaled)
-			if float64(m)/pow10[d] == f && (m != 0 || !math.Signbit(f)) {
-				return d, m, true
-			}
+	if math.IsInf(f, 0) || math.IsNaN(f) || f == 0 && math.Signbit(f) {
+		return 0, 0, false
+	}
+	for d := range byte(len(pow10)) {
+		scaled := math.Round(f * pow10[d])
+		if math.Abs(scaled) >= 1<<53 {
 			return 0, 0, false
 		}
-		scaled = f * pow10[d+1]
+		if m := int64(scaled); float64(m)/pow10[d] == f {
+			return d, m, true
+		}
 	}
 	return 0, 0, false
 }
@@ -535,6 +536,14 @@ func (d *Decoder) object(p *Projection) Value {
 		return Value{}
 	}
 	n := int(width)
+	if n > wideObject {
+		// The width is only a claim: size the list by the fields really
+		// there, so a few corrupt bytes cannot ask for gigabytes.
+		n = d.highestField(present, width) + 1
+		if d.err {
+			return Value{}
+		}
+	}
 	if p != nil {
 		n = min(n, len(p.fields))
 	}
@@ -550,26 +559,52 @@ func (d *Decoder) object(p *Projection) Value {
 			return Value{}
 		}
 		prev = int(i)
-		if p == nil {
-			list[i] = d.value(nil)
-			last = int(i)
+		if p != nil && (int(i) >= len(p.fields) || p.fields[i] == nil) {
+			d.skip()
 			continue
 		}
-		if int(i) < len(p.fields) && p.fields[i] != nil {
-			sub := p.fields[i]
-			if sub == all {
-				sub = nil
-			}
-			list[i] = d.value(sub)
-			last = int(i)
-			continue
+		if int(i) >= len(list) {
+			// Beyond what highestField saw: the bytes are corrupt.
+			d.err = true
+			return Value{}
 		}
-		d.skip()
+		sub := (*Projection)(nil)
+		if p != nil && p.fields[i] != all {
+			sub = p.fields[i]
+		}
+		list[i] = d.value(sub)
+		last = int(i)
 	}
 	if d.err {
 		return Value{}
 	}
 	return Value{kind: KindObject, list: list[: last+1 : last+1]}
+}
+
+// wideObject is the width above which object() reads the field numbers
+// before sizing its list; records' objects are far narrower.
+const wideObject = 256
+
+// highestField returns the last field number of the present fields that
+// follow (numbers rise and stay under width, or the bytes are corrupt),
+// without moving past them.
+func (d *Decoder) highestField(present, width uint64) int {
+	at := d.pos
+	last := -1
+	for range present {
+		i := d.uvarint()
+		if d.err || i >= width || int64(i) <= int64(last) {
+			d.err = true
+			return -1
+		}
+		last = int(i)
+		d.skip()
+		if d.err {
+			return -1
+		}
+	}
+	d.pos = at
+	return last
 }
 
 func (d *Decoder) narrowObject(p *Projection) Value {

@@ -99,7 +99,7 @@ func convert(x any, slot **Type) (Value, error) {
 			return Value{}, &TypeError{Want: "an ISO 8601 date or date-time", Got: strconv.Quote(x)}
 		default:
 			if v, ok := number(x); ok {
-				return Micros(v.Int() * 1000), nil // epoch milliseconds, as XDM ingestion takes them
+				return epochMillis(v)
 			}
 		}
 	case TypeArray:
@@ -168,6 +168,21 @@ func convert(x any, slot **Type) (Value, error) {
 		}
 	}
 	return Value{}, &TypeError{Want: t.String(), Got: jsonKind(x)}
+}
+
+// epochMillis reads a number in a timestamp field as epoch milliseconds,
+// as XDM ingestion takes them, keeping microseconds of a fraction. One
+// that overflows microseconds is a TypeError, not a wrapped-around instant.
+func epochMillis(v Value) (Value, error) {
+	const limit = math.MaxInt64 / 1000
+	if v.kind == KindInt {
+		if ms := int64(v.num); ms >= -limit && ms <= limit {
+			return Micros(ms * 1000), nil
+		}
+	} else if f := v.Float(); f >= -limit && f <= limit {
+		return Micros(int64(math.Round(f * 1000))), nil
+	}
+	return Value{}, &TypeError{Want: "epoch milliseconds within ±292,000 years", Got: "a number out of range"}
 }
 
 // within puts a field name or [index] in front of a TypeError's path.

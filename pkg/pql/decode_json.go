@@ -276,7 +276,9 @@ func (d *kdDecoder) value(t *Type) (kdVal, error) {
 	if t.Kind == TypeNumber || t.Kind == TypeTime {
 		if v, ok := kdNumber(d.data[start:d.i], isInt); ok {
 			if t.Kind == TypeTime {
-				v = Micros(v.Int() * 1000) // epoch milliseconds, as convert takes them
+				if v, err = epochMillis(v); err != nil {
+					return kdVal{}, err
+				}
 			}
 			return kdVal{kind: v.kind, num: v.num}, nil
 		}

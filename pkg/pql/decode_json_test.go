@@ -780,3 +780,44 @@ func kdFingerprint(s *Schema) string {
 	walk(s.event)
 	return b.String()
 }
+
+// Numbers in timestamp fields are epoch milliseconds on both paths; a
+// fraction keeps its microseconds and an overflow is a type error rather
+// than a wrapped-around instant.
+func TestDecodeEpochMillis(t *testing.T) {
+	tests := []struct {
+		json   string
+		micros int64
+		err    bool
+	}{
+		{`{"person":{"birthDate":1700000000000}}`, 1700000000000000, false},
+		{`{"person":{"birthDate":1.5}}`, 1500, false},
+		{`{"person":{"birthDate":-2}}`, -2000, false},
+		{`{"person":{"birthDate":9223372036854775807}}`, 0, true},
+		{`{"person":{"birthDate":1e300}}`, 0, true},
+	}
+	for _, tt := range tests {
+		for name, decode := range map[string]func(*Schema, []byte) (Value, error){
+			"slow": (*Schema).DecodeProfile,
+			"fast": (*Schema).DecodeKnownProfile,
+		} {
+			s := NewXDMSchema()
+			if _, err := s.DecodeProfile([]byte(`{"person":{}}`)); err != nil {
+				t.Fatal(err)
+			}
+			v, err := decode(s, []byte(tt.json))
+			if tt.err {
+				var te *TypeError
+				if !errors.As(err, &te) {
+					t.Errorf("%s %s: %v, want a TypeError", name, tt.json, err)
+				}
+				continue
+			}
+			pi, _, _ := s.Profile().Lookup("person")
+			bi, _, _ := s.Profile().FieldType(pi).Lookup("birthDate")
+			if err != nil || v.Index(pi).Index(bi).Micros() != tt.micros {
+				t.Errorf("%s %s: %v (%v), want %d µs", name, tt.json, v, err, tt.micros)
+			}
+		}
+	}
+}

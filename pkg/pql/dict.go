@@ -2,15 +2,19 @@ package pql
 
 import (
 	"hash/maphash"
+	"strings"
+	"sync"
 	"sync/atomic"
 )
 
 // Dict numbers strings so a store keeps each repeated string once: event
 // types, URLs, product names, cities recur across millions of records.
-// Add and Admit are for one writer at a time; String may run concurrently
-// with them for any number it has been handed (through a lock or channel
-// that also published the data holding it).
+// Add, Admit and Lookup are safe for concurrent use (a store rebuilds
+// blocks on every CPU); String may run concurrently with them, without a
+// lock, for any number it has been handed (through a lock or channel that
+// also published the data holding it).
 type Dict struct {
+	mu    sync.Mutex // guards index, seen and adding
 	index map[string]uint32
 	pages atomic.Pointer[[]*dictPage]
 	// n is atomic because Len may run concurrently with Add: a Decoder
@@ -36,14 +40,23 @@ const dictPageBits = 12
 type dictPage [1 << dictPageBits]string
 
 // NewDict returns an empty Dict.
-func NewDict() *Dict {
-	d := &Dict{index: map[string]uint32{}, seed: maphash.MakeSeed()}
+func NewDict() *Dict { return NewDictSize(0) }
+
+// NewDictSize returns an empty Dict with room for n strings.
+func NewDictSize(n int) *Dict {
+	d := &Dict{index: make(map[string]uint32, n), seed: maphash.MakeSeed()}
 	d.pages.Store(&[]*dictPage{})
 	return d
 }
 
 // Add returns the number of s, adding it if it is new.
 func (d *Dict) Add(s string) uint32 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.add(s)
+}
+
+func (d *Dict) add(s string) uint32 {
 	if id, ok := d.index[s]; ok {
 		return id
 	}
@@ -55,6 +68,9 @@ func (d *Dict) Add(s string) uint32 {
 		d.pages.Store(&grown)
 		pages = grown
 	}
+	// A copy: s may point into a buffer (a decoded block) that the Dict
+	// must not keep alive.
+	s = strings.Clone(s)
 	pages[p][id&(1<<dictPageBits-1)] = s
 	d.index[s] = id
 	d.n.Store(id + 1)
@@ -65,6 +81,8 @@ func (d *Dict) Add(s string) uint32 {
 // (then it is added); otherwise it notes s and returns false, and the
 // caller keeps s inline.
 func (d *Dict) Admit(s string) (uint32, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if id, ok := d.index[s]; ok {
 		return id, true
 	}
@@ -84,11 +102,13 @@ func (d *Dict) Admit(s string) (uint32, bool) {
 	if !seen {
 		return 0, false
 	}
-	return d.Add(s), true
+	return d.add(s), true
 }
 
 // Lookup returns the number of s if it has one.
 func (d *Dict) Lookup(s string) (uint32, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	id, ok := d.index[s]
 	return id, ok
 }

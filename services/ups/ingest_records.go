@@ -40,13 +40,7 @@ func newConverter(schema *pql.Schema, event bool, dataset string) *converter {
 // worker returns the function a records worker converts lines with.
 func (c *converter) worker() func(row int, line []byte) any {
 	return func(row int, line []byte) any {
-		var v pql.Value
-		var err error
-		if c.event {
-			v, err = c.schema.DecodeKnownEvent(line)
-		} else {
-			v, err = c.schema.DecodeKnownProfile(line)
-		}
+		v, err := c.decodeKnown(line)
 		if errors.Is(err, pql.ErrSchemaChange) {
 			return learn{append([]byte(nil), line...)}
 		}
@@ -55,15 +49,26 @@ func (c *converter) worker() func(row int, line []byte) any {
 }
 
 // learn decodes a record, letting the batch's schema learn its fields.
+// The workers decode ahead of learning, so most records sent here decode
+// without a change by the time they arrive: try that first, as learning
+// takes the schema's write lock and stops the workers.
 func (c *converter) learn(l learn) any {
-	var v pql.Value
-	var err error
-	if c.event {
-		v, err = c.schema.DecodeEvent(l.line)
-	} else {
-		v, err = c.schema.DecodeProfile(l.line)
+	v, err := c.decodeKnown(l.line)
+	if errors.Is(err, pql.ErrSchemaChange) {
+		if c.event {
+			v, err = c.schema.DecodeEvent(l.line)
+		} else {
+			v, err = c.schema.DecodeProfile(l.line)
+		}
 	}
 	return c.record(v, err)
+}
+
+func (c *converter) decodeKnown(line []byte) (pql.Value, error) {
+	if c.event {
+		return c.schema.DecodeKnownEvent(line)
+	}
+	return c.schema.DecodeKnownProfile(line)
 }
 
 // fromMap converts a record that a records reader decoded.

@@ -2,6 +2,7 @@ package ups
 
 import (
 	"bytes"
+	"runtime"
 	"sync"
 
 	"github.com/segflow/segflow/pkg/pql"
@@ -147,7 +148,7 @@ func (s *profileStore) begin(c Caller, schema *pql.Schema, seq uint64) *applier 
 	sc.schema = schema
 	sc.version++
 	sc.groups = nil
-	return &applier{s: s, sc: sc, seq: seq, enc: pql.Encoder{Dict: sc.pdict}}
+	return &applier{s: s, sc: sc, seq: seq, enc: pql.Encoder{Dict: sc.pdict}, events: make([]newEvent, 0, applyChunk)}
 }
 
 // fragment adds a profile fragment.
@@ -209,27 +210,44 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 		id := sc.identity(e.identities[0])
 		if _, ok := byIdentity[id]; !ok {
 			order = append(order, id)
+			if sc.blockOf[id] == 0 {
+				sc.blocks = append(sc.blocks, eventBlock{identity: id})
+				sc.blockOf[id] = uint32(len(sc.blocks))
+			}
 		}
 		byIdentity[id] = append(byIdentity[id], storedEvent{id: e.id, ts: e.timestamp, value: e.value})
 	}
+	// Rebuilding blocks is most of applying a batch, and blocks are
+	// independent: the identities are shared out among the CPUs (the Dict
+	// takes concurrent writers).
 	lay := layoutOf(sc.schema)
-	w := blockWriter{enc: pql.Encoder{Dict: sc.dict}}
-	for _, id := range order {
-		var old []storedEvent
-		b := sc.blockOf[id]
-		if b == 0 {
-			sc.blocks = append(sc.blocks, eventBlock{identity: id})
-			b = uint32(len(sc.blocks))
-			sc.blockOf[id] = b
-		} else {
-			var err error
-			if old, err = decodeBlock(sc.blocks[b-1].data, lay, sc.dict); err != nil {
-				panic(err) // blocks are only ever written by blockWriter
+	workers := min(runtime.GOMAXPROCS(0), 1+len(order)/64)
+	added := make([]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bw := blockWriter{enc: pql.Encoder{Dict: sc.dict}}
+			for i := w; i < len(order); i += workers {
+				id := order[i]
+				blk := &sc.blocks[sc.blockOf[id]-1]
+				var old []storedEvent
+				if blk.data != nil {
+					var err error
+					if old, err = decodeBlock(blk.data, lay, sc.dict); err != nil {
+						panic(err) // blocks are only ever written by blockWriter
+					}
+				}
+				merged := mergeEvents(old, byIdentity[id])
+				added[w] += len(merged) - len(old)
+				blk.data = bw.encode(merged, lay)
 			}
-		}
-		merged := mergeEvents(old, byIdentity[id])
-		sc.nEvents += len(merged) - len(old)
-		sc.blocks[b-1].data = w.encode(merged, lay)
+		}()
+	}
+	wg.Wait()
+	for _, n := range added {
+		sc.nEvents += n
 	}
 }
 

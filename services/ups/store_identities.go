@@ -22,8 +22,15 @@ type identityTable struct {
 
 const identityChunk = 1 << 20
 
-func newIdentityTable() *identityTable {
-	return &identityTable{seed: maphash.MakeSeed(), slots: make([]uint32, 1024)}
+func newIdentityTable() *identityTable { return newIdentityTableSize(0) }
+
+// newIdentityTableSize returns a table with room for n identities.
+func newIdentityTableSize(n int) *identityTable {
+	slots := 1024
+	for slots < 2*n {
+		slots *= 2
+	}
+	return &identityTable{seed: maphash.MakeSeed(), slots: make([]uint32, slots), offs: make([]uint64, 0, n)}
 }
 
 // len returns how many identities the table holds, numbered from 0.

@@ -73,6 +73,7 @@ func TestStoreScale(t *testing.T) {
 	}
 	start := time.Now()
 	profiles := load(false, gen.Profiles)
+	t.Logf("profiles loaded in %v", time.Since(start))
 	events := load(true, gen.Events)
 	took := time.Since(start)
 	heap := func() uint64 {

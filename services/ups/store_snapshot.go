@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"sync"
 
 	"github.com/segflow/segflow/pkg/pql"
 )
@@ -23,14 +24,16 @@ import (
 //	magic "SEGFLOW-STORE\x00" version
 //	seq                          commits covered
 //	scopes                       count, then each:
-//	  org sandbox schema
-//	  datasets, event and fragment dictionaries, identities: counted strings
+//	  org sandbox schema datasets
+//	  identity count
+//	  event dictionary, fragment dictionary, identities: sized sections
+//	                               of counted strings
 //	  fragments                  count (dataset ids... seq data)...
 //	  blocks                     count (identity data)...
 //	crc32c of all the above      4 bytes little-endian
 //
 // Numbers are uvarints; strings and byte runs are length-prefixed.
-const snapshotMagic = "SEGFLOW-STORE\x00\x01"
+const snapshotMagic = "SEGFLOW-STORE\x00\x02"
 
 var errBadSnapshot = errors.New("ups: corrupt store snapshot")
 
@@ -105,16 +108,24 @@ func (w *snapWriter) scope(k scopeKey, sc *scopeStore) error {
 	}
 	w.bytes(schema)
 	w.strs(sc.datasets)
-	for _, d := range []*pql.Dict{sc.dict, sc.pdict} {
-		w.uvarint(uint64(d.Len()))
-		for i := range d.Len() {
-			w.str(d.String(uint32(i)))
-		}
-	}
+	// The dictionaries and identities are sections of known size, so a
+	// reader builds them in parallel with the fragments and blocks.
 	w.uvarint(uint64(sc.ids.len()))
-	for i := range sc.ids.len() {
-		w.str(sc.ids.key(uint32(i)))
+	for _, d := range []*pql.Dict{sc.dict, sc.pdict} {
+		var sec []byte
+		sec = binary.AppendUvarint(sec, uint64(d.Len()))
+		for i := range d.Len() {
+			str := d.String(uint32(i))
+			sec = append(binary.AppendUvarint(sec, uint64(len(str))), str...)
+		}
+		w.bytes(sec)
 	}
+	var sec []byte
+	for i := range sc.ids.len() {
+		key := sc.ids.key(uint32(i))
+		sec = append(binary.AppendUvarint(sec, uint64(len(key))), key...)
+	}
+	w.bytes(sec)
 	w.uvarint(uint64(len(sc.frags)))
 	for _, f := range sc.frags {
 		w.uvarint(uint64(f.dataset))
@@ -137,24 +148,28 @@ func (w *snapWriter) scope(k scopeKey, sc *scopeStore) error {
 // readSnapshot loads a snapshot into an empty store and returns the
 // number of commits it covers. A missing file is seq 0; a damaged one is
 // errBadSnapshot (the commits can rebuild the store without it).
+//
+// The file is mapped, not read: fragments and event blocks point into the
+// mapping, so a gigabyte of them costs no copy and no garbage collection,
+// and the kernel pages it in. Snapshots are written to a new file and
+// renamed, so a mapped one never changes; it stays mapped for the life of
+// the process.
 func (s *profileStore) readSnapshot(path string) (uint64, error) {
-	f, err := os.Open(path)
+	data, err := mapFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	if st.Size() < 4 {
+	if len(data) < 4 {
 		return 0, errBadSnapshot
 	}
-	crc := crc32.New(castagnoli)
-	r := snapReader{r: bufio.NewReaderSize(io.TeeReader(io.LimitReader(f, st.Size()-4), crc), 1<<20)}
+	body := data[:len(data)-4]
+	if binary.LittleEndian.Uint32(data[len(body):]) != crc32.Checksum(body, castagnoli) {
+		return 0, fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+	}
+	r := snapReader{data: body}
 	if string(r.bytes(64)) != snapshotMagic {
 		return 0, fmt.Errorf("%w: not a store snapshot of this version", errBadSnapshot)
 	}
@@ -168,12 +183,8 @@ func (s *profileStore) readSnapshot(path string) (uint64, error) {
 	if r.err != nil {
 		return 0, fmt.Errorf("%w: %v", errBadSnapshot, r.err)
 	}
-	if _, err := r.r.ReadByte(); err != io.EOF {
+	if len(r.data) != 0 {
 		return 0, fmt.Errorf("%w: trailing data", errBadSnapshot)
-	}
-	var sum [4]byte
-	if _, err := io.ReadFull(f, sum[:]); err != nil || binary.LittleEndian.Uint32(sum[:]) != crc.Sum32() {
-		return 0, fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
 	}
 	s.mu.Lock()
 	s.scopes = scopes
@@ -181,38 +192,40 @@ func (s *profileStore) readSnapshot(path string) (uint64, error) {
 	return seq, nil
 }
 
+// snapReader reads a snapshot's fields from its mapping.
 type snapReader struct {
-	r   *bufio.Reader
-	err error
+	data []byte
+	err  error
 }
 
 func (r *snapReader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
-	x, err := binary.ReadUvarint(r.r)
-	if err != nil {
-		r.err = err
+	x, n := binary.Uvarint(r.data)
+	if n <= 0 {
+		r.err = errors.New("a bad number")
+		r.data = nil
+		return 0
 	}
+	r.data = r.data[n:]
 	return x
 }
 
 // bytes reads a length-prefixed run of at most max bytes (0: any length
-// the file can hold).
+// the file holds). It points into the mapping.
 func (r *snapReader) bytes(max uint64) []byte {
 	n := r.uvarint()
 	if r.err != nil {
 		return nil
 	}
-	if max > 0 && n > max || n > 1<<40 {
+	if max > 0 && n > max || n > uint64(len(r.data)) {
 		r.err = fmt.Errorf("a run of %d bytes", n)
+		r.data = nil
 		return nil
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r.r, b); err != nil {
-		r.err = err
-		return nil
-	}
+	b := r.data[:n:n]
+	r.data = r.data[n:]
 	return b
 }
 
@@ -249,37 +262,37 @@ func (r *snapReader) scope() (scopeKey, *scopeStore) {
 	for _, d := range r.strs() {
 		sc.dataset(d)
 	}
-	for _, d := range []*pql.Dict{sc.dict, sc.pdict} {
-		nd := r.count()
-		for i := 0; i < nd && r.err == nil; i++ {
-			if d.Add(r.str()) != uint32(i) {
-				r.err = errors.New("a repeated dictionary string")
-			}
-		}
+	if len(sc.datasets) != len(sc.dsIndex) {
+		r.err = errors.New("repeated datasets")
 	}
 	ni := r.count()
-	for i := 0; i < ni && r.err == nil; i++ {
-		if sc.identity(identityKey(r.str())) != uint32(i) {
-			r.err = errors.New("a repeated identity")
-		}
+	edict, pdict, ids := r.bytes(0), r.bytes(0), r.bytes(0)
+	if r.err != nil {
+		return k, sc
 	}
-	if len(sc.datasets) != len(sc.dsIndex) {
-		r.err = errors.New("repeated identities or datasets")
-	}
+	// The sections build in parallel with the fragments and blocks.
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Add(3)
+	go func() { defer wg.Done(); sc.dict, errs[0] = readDict(edict) }()
+	go func() { defer wg.Done(); sc.pdict, errs[1] = readDict(pdict) }()
+	go func() { defer wg.Done(); sc.ids, errs[2] = readIdentities(ids, ni) }()
+	sc.blockOf = make([]uint32, ni)
 	nf := r.count()
-	sc.frags = make([]fragment, 0, min(nf, 1<<20))
+	sc.frags = make([]fragment, 0, min(nf, 1<<24))
+	sc.fragIndex = make(map[fragKey]uint32, min(nf, 1<<24))
 	for i := 0; i < nf && r.err == nil; i++ {
 		var f fragment
 		f.dataset = uint32(r.uvarint())
-		ids := r.count()
-		if ids == 0 || ids > sc.ids.len() {
+		n := r.count()
+		if n == 0 || n > ni {
 			r.err = errors.New("a fragment with a bad identity count")
 			break
 		}
-		f.identities = make([]uint32, ids)
+		f.identities = make([]uint32, n)
 		for j := range f.identities {
 			id := r.uvarint()
-			if id >= uint64(sc.ids.len()) {
+			if id >= uint64(ni) {
 				r.err = errors.New("a fragment of an unknown identity")
 			}
 			f.identities[j] = uint32(id)
@@ -297,10 +310,11 @@ func (r *snapReader) scope() (scopeKey, *scopeStore) {
 		sc.frags = append(sc.frags, f)
 	}
 	nb := r.count()
+	sc.blocks = make([]eventBlock, 0, min(nb, 1<<24))
 	for i := 0; i < nb && r.err == nil; i++ {
 		id := r.uvarint()
 		b := r.bytes(0)
-		if id >= uint64(sc.ids.len()) || sc.blockOf[id] != 0 || len(b) == 0 {
+		if id >= uint64(ni) || sc.blockOf[id] != 0 || len(b) == 0 {
 			r.err = errors.New("a bad event block")
 			break
 		}
@@ -308,5 +322,40 @@ func (r *snapReader) scope() (scopeKey, *scopeStore) {
 		sc.blockOf[id] = uint32(len(sc.blocks))
 	}
 	sc.nEvents = r.count()
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil && r.err == nil {
+		r.err = err
+	}
 	return k, sc
+}
+
+// readDict builds a Dict from its snapshot section.
+func readDict(sec []byte) (*pql.Dict, error) {
+	r := snapReader{data: sec}
+	n := r.count()
+	d := pql.NewDictSize(n)
+	for i := 0; i < n && r.err == nil; i++ {
+		if d.Add(string(r.bytes(0))) != uint32(i) {
+			return nil, errors.New("a repeated dictionary string")
+		}
+	}
+	if r.err == nil && len(r.data) != 0 {
+		r.err = errors.New("trailing bytes after a dictionary")
+	}
+	return d, r.err
+}
+
+// readIdentities builds the identity table from its snapshot section.
+func readIdentities(sec []byte, n int) (*identityTable, error) {
+	r := snapReader{data: sec}
+	t := newIdentityTableSize(n)
+	for i := 0; i < n && r.err == nil; i++ {
+		if t.add(string(r.bytes(0))) != uint32(i) {
+			return nil, errors.New("a repeated identity")
+		}
+	}
+	if r.err == nil && len(r.data) != 0 {
+		r.err = errors.New("trailing bytes after the identities")
+	}
+	return t, r.err
 }

@@ -1,7 +1,10 @@
 package ups
 
 import (
+	"fmt"
 	"testing"
+
+	"github.com/segflow/segflow/pkg/pql"
 )
 
 // eventIDs lists the _id of every event of a scope, reading the blocks
@@ -49,5 +52,53 @@ func TestEventIDPacking(t *testing.T) {
 	// one byte.
 	if want := 17 + 10 + 4 + 2 + 17 + 3 + 38 + 38 + 17; len(buf) != want {
 		t.Errorf("the ids take %d bytes, want %d", len(buf), want)
+	}
+}
+
+// Blocks are rebuilt on several CPUs when a batch touches many
+// identities; a second batch merges into them, replacing events by _id.
+func TestStoreEventsManyIdentities(t *testing.T) {
+	s := newProfileStore()
+	c := Caller{Org: "ORG", Sandbox: "prod"}
+	schema := pql.NewXDMSchema()
+	batch := func(seq uint64, round int) {
+		var events []newEvent
+		for p := range 500 {
+			for i := range 4 {
+				line := fmt.Sprintf(`{"_id":"p%d-e%d","timestamp":"2025-01-0%dT00:00:00Z","eventType":"t%d","identityMap":{"ECID":[{"id":"%d"}]},"web":{"webPageDetails":{"name":"r%d"}}}`, p, i+round, 1+(i+round)%9, i, p, round)
+				v, err := schema.DecodeEvent([]byte(line))
+				if err != nil {
+					t.Fatal(err)
+				}
+				conv := newConverter(schema, true, "ds")
+				r, ok := conv.record(v, nil).(newEvent)
+				if !ok {
+					t.Fatalf("%s: %v", line, conv.record(v, nil))
+				}
+				events = append(events, r)
+			}
+		}
+		s.apply(c, schema, seq, nil, events)
+	}
+	batch(1, 0)
+	batch(2, 2) // e2 and e3 again, e4 and e5 new
+	if _, n := s.counts(c); n != 500*6 {
+		t.Fatalf("%d events, want %d", n, 500*6)
+	}
+	seen := 0
+	err := s.each(c, scanSpec{rule: mergeRule{Graph: "none", Attribute: "timestampOrdered"}}, func(p *Profile) bool {
+		seen++
+		if len(p.Subject.Events) != 6 {
+			t.Errorf("%s: %d events", p.ID(), len(p.Subject.Events))
+		}
+		for i := 1; i < len(p.Subject.Events); i++ {
+			if p.Subject.Events[i-1].Index(1).Micros() > p.Subject.Events[i].Index(1).Micros() {
+				t.Errorf("%s: events out of time order", p.ID())
+			}
+		}
+		return true
+	})
+	if err != nil || seen != 500 {
+		t.Fatalf("%d profiles (%v)", seen, err)
 	}
 }
