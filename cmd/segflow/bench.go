@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -9,13 +8,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
 	"github.com/segflow/segflow/pkg/platform"
@@ -184,11 +179,7 @@ func (b *benchRun) run(ctx context.Context) (benchResult, error) {
 	}
 
 	// 3. Ingestion, as "segflow ingest" does it.
-	inputs, _, err := collectInputs([]string{genDir}, "auto")
-	if err != nil {
-		return res, err
-	}
-	targets, err := genTargets(ctx, c, inputs, profNm, eventNm, out)
+	targets, err := ingestTargets(ctx, c, []string{genDir}, b.cfg.ingest.format, datasetChoice{profilesName: profNm, eventsName: eventNm}, out)
 	if err != nil {
 		return res, err
 	}
@@ -245,192 +236,4 @@ func (b *benchRun) upsLogger() zerolog.Logger {
 		level = zerolog.InfoLevel
 	}
 	return zerolog.New(b.stderr).With().Timestamp().Str("service", "ups").Logger().Level(level)
-}
-
-// benchUPS is an in-process ups serving on a loopback port.
-type benchUPS struct {
-	url    string
-	cancel context.CancelFunc
-	done   chan error
-}
-
-// startBenchUPS opens ups on cfg.DataDir and serves it. It returns how
-// long ups.New took: opening the data directory and loading the store.
-func startBenchUPS(ctx context.Context, cfg ups.Config, log zerolog.Logger) (*benchUPS, time.Duration, error) {
-	start := time.Now()
-	srv, err := ups.New(cfg, ups.Options{Logger: log, Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		return nil, 0, err
-	}
-	took := time.Since(start)
-	ctx, cancel := context.WithCancel(ctx)
-	u := &benchUPS{cancel: cancel, done: make(chan error, 1)}
-	ready := make(chan string, 1)
-	go func() { u.done <- srv.Run(ctx, ready) }()
-	select {
-	case addr := <-ready:
-		u.url = "http://" + addr
-		return u, took, nil
-	case err := <-u.done:
-		cancel()
-		srv.Close()
-		return nil, 0, err
-	}
-}
-
-// stop shuts ups down and waits for it; stop after stop does nothing.
-func (u *benchUPS) stop() error {
-	if u == nil || u.done == nil {
-		return nil
-	}
-	u.cancel()
-	err := <-u.done
-	u.done = nil
-	return err
-}
-
-// catalogState is what Catalog says of the bench's datasets: what a
-// restart must keep.
-type catalogState struct {
-	datasets, batches int
-	records           int64 // written by successful batches
-}
-
-func (s catalogState) String() string {
-	return fmt.Sprintf("%d datasets, %d successful batches, %d records", s.datasets, s.batches, s.records)
-}
-
-// catalogCounts reads the datasets of targets and their successful
-// batches from Catalog.
-func catalogCounts(ctx context.Context, c *platform.Client, targets []ingestTarget) (catalogState, error) {
-	var s catalogState
-	for _, t := range targets {
-		if _, err := c.Dataset(ctx, t.dataset.ID); err != nil {
-			return s, err
-		}
-		s.datasets++
-		const page = 100
-		for start := 0; ; start += page {
-			bs, err := c.ListBatches(ctx, platform.BatchListOptions{DatasetID: t.dataset.ID, Status: platform.BatchSuccess, ListOptions: platform.ListOptions{Limit: page, Start: start}})
-			if err != nil {
-				return s, err
-			}
-			for _, b := range bs {
-				s.batches++
-				s.records += b.Metrics.RecordsWritten
-			}
-			if len(bs) < page {
-				break
-			}
-		}
-	}
-	return s, nil
-}
-
-// heapAfterGC returns the Go heap's in-use spans and live bytes after a
-// collection, so that garbage does not count.
-func heapAfterGC() (inuse, alloc uint64) {
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse, ms.HeapAlloc
-}
-
-// procMemory reads the resident set and its peak (VmRSS, VmHWM) from
-// /proc/self/status; -1 where unavailable.
-func procMemory() (rss, peak int64) {
-	rss, peak = -1, -1
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return rss, peak
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		key, val, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		fields := strings.Fields(val) // "123456 kB"
-		if len(fields) != 2 || fields[1] != "kB" {
-			continue
-		}
-		n, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil {
-			continue
-		}
-		switch key {
-		case "VmRSS":
-			rss = n * 1024
-		case "VmHWM":
-			peak = n * 1024
-		}
-	}
-	return rss, peak
-}
-
-// printBenchReport prints the measurements as a table.
-func printBenchReport(w io.Writer, r benchResult) {
-	fmt.Fprintf(w, "segflow bench ingest: %d profiles, %d events (seed %d) into %s\n\n", r.sum.Profiles, r.sum.Events, r.sum.Seed, r.target)
-	rows := [][]string{{"phase", "records", "bytes", "seconds", "records/s", "bytes/s"}}
-	row := func(name string, records, bytes int64, d time.Duration) {
-		rows = append(rows, []string{name, strconv.FormatInt(records, 10), humanBytes(bytes), secs(d), rate(records, d), humanBytes(perSecond(bytes, d)) + "/s"})
-	}
-	row("generate (not ingestion)", r.sum.Profiles+r.sum.Events, r.genBytes, r.genTime)
-	// One upload and one processing line per dataset, batches summed.
-	type agg struct {
-		name               string
-		records, bytes     int64
-		upload, processing time.Duration
-	}
-	var order []string
-	byDS := map[string]*agg{}
-	for _, b := range r.ingest.batches {
-		a, ok := byDS[b.datasetID]
-		if !ok {
-			a = &agg{name: b.datasetName}
-			byDS[b.datasetID] = a
-			order = append(order, b.datasetID)
-		}
-		a.records += b.records
-		a.bytes += b.bytes
-		a.upload += b.upload
-		a.processing += b.processing
-	}
-	for _, id := range order {
-		a := byDS[id]
-		row("upload: "+a.name, a.records, a.bytes, a.upload)
-		row("processing: "+a.name, a.records, a.bytes, a.processing)
-	}
-	t := r.ingest.totals()
-	row("upload: all", t.records, t.bytes, t.upload)
-	row("processing: all", t.records, t.bytes, t.processing)
-	row("ingest end to end", t.records, t.bytes, r.ingest.elapsed)
-	writeTable(w, rows, "l")
-
-	fmt.Fprintln(w)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	who := "this process (ups included)"
-	if !r.inProcess {
-		who = "this process (the Platform runs elsewhere)"
-	}
-	fmt.Fprintf(tw, "memory after ingestion\t%s\n", who)
-	fmt.Fprintf(tw, "  Go heap in use (after GC)\t%s (%s live)\n", humanBytes(int64(r.heapInuse)), humanBytes(int64(r.heapAlloc)))
-	fmt.Fprintf(tw, "  RSS now / peak (VmHWM)\t%s / %s\n", optBytes(r.rss), optBytes(r.peakRSS))
-	if r.inProcess {
-		fmt.Fprintf(tw, "restart on the same data directory\t\n")
-		fmt.Fprintf(tw, "  ups.New (store loaded)\t%s s\n", secs(r.restart))
-		fmt.Fprintf(tw, "  Go heap in use after restart\t%s\n", humanBytes(int64(r.restartHeap)))
-		fmt.Fprintf(tw, "  Catalog after restart\t%s\n", r.restartCheck)
-	} else {
-		fmt.Fprintf(tw, "restart\tnot measured (-url)\n")
-	}
-	tw.Flush()
-}
-
-func optBytes(n int64) string {
-	if n < 0 {
-		return "n/a"
-	}
-	return humanBytes(n)
 }

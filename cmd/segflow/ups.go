@@ -4,14 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"reflect"
 	"runtime/debug"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/segflow/segflow/services/ups"
 )
@@ -53,34 +51,5 @@ func tuneGC(environ []string) {
 }
 
 func loadUPSConfig(ctx context.Context, environ []string) (ups.Config, error) {
-	env := make(map[string]string, len(environ))
-	for _, kv := range environ {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			env[k] = v
-		}
-	}
-	var cfg ups.Config
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &cfg, Lookuper: envconfig.MapLookuper(env)}); err != nil {
-		return cfg, fmt.Errorf("reading configuration: %s", nameVariable(cfg, err))
-	}
-	if err := cfg.Validate(); err != nil {
-		return cfg, fmt.Errorf("invalid configuration: %w", err)
-	}
-	return cfg, nil
-}
-
-// nameVariable rewrites envconfig's "Field: problem" into "VARIABLE:
-// problem", so the message names what the user set.
-func nameVariable(target any, err error) string {
-	msg := err.Error()
-	field, rest, ok := strings.Cut(msg, ": ")
-	if !ok {
-		return msg
-	}
-	f, ok := reflect.TypeOf(target).FieldByName(field)
-	if !ok {
-		return msg
-	}
-	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
-	return name + ": " + rest
+	return loadEnvConfig[ups.Config](ctx, environ)
 }

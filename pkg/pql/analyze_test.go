@@ -25,11 +25,16 @@ var evAnalyzeCases = []evAnalyzeCase{
 	{`xEvent.metrics.commerce.abandons.value > 0`, nil, []string{"metrics.commerce.abandons.value"}, true, nil, false},
 	// Filters: the condition's paths are below the filtered array.
 	{`orders[price > 6].storeId`, []string{"orders.price", "orders.storeId"}, nil, false, nil, false},
-	{`xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]]`, []string{"person.gender"}, []string{"productListItems"}, true, nil, false},
-	{`xEvent[timestamp occurs before ^.lastSeen]`, []string{"lastSeen"}, []string{"timestamp"}, true, nil, false},
+	{`xEvent[productListItems[SKU = "PS" or ^^.person.gender = "female"]].count()`, []string{"person.gender"}, []string{"productListItems.SKU"}, true, nil, false},
+	{`xEvent[timestamp occurs before ^.lastSeen].count()`, []string{"lastSeen"}, []string{"timestamp"}, true, nil, false},
 	{`orders.topN(price, 2).head().id`, []string{"orders.id", "orders.price"}, nil, false, nil, false},
 	// A path covers what is below it.
-	{`orders.count() > 1 and orders.storeId = "s1"`, []string{"orders"}, nil, false, nil, false},
+	{`orders.count() > 1 and orders.storeId = "s1" or orders = 1`, []string{"orders"}, nil, false, nil, false},
+	// Counting the elements of an array reads which there are: any path
+	// below it keeps them all.
+	{`orders.count() > 1 and orders.storeId = "s1"`, []string{"orders.storeId"}, nil, false, nil, false},
+	{`orders.count() > 1`, []string{"orders"}, nil, false, nil, false},
+	{`orders.items.count() > 1 and orders.count() > 2`, []string{"orders.items"}, nil, false, nil, false},
 	{`identityMap.get("email").id`, []string{"identityMap.email.id"}, nil, false, nil, false},
 	{`identityMap.keys()`, []string{"identityMap"}, nil, false, nil, false},
 	// Quantifier and comprehension variables stand for elements.
@@ -46,16 +51,22 @@ var evAnalyzeCases = []evAnalyzeCase{
 		nil, []string{"commerce.order.priceTotal", "eventType", "timestamp"}, true, nil, false},
 	{`chain(xEvent, timestamp, [A: WHAT(eventType = "a" and ^.homeAddress.country = "US")])`, []string{"homeAddress.country"}, []string{"eventType", "timestamp"}, true, nil, false},
 	// let: the variable stands for its value.
-	{`let S = (orders.sum(price)) in (S > 40)`, []string{"orders"}, nil, false, nil, false},
+	{`let S = (orders.sum(price)) in (S > 40)`, []string{"orders.price"}, nil, false, nil, false},
 	{`let E = (xEvent) in (E[eventType = "a"].count() > 1)`, nil, []string{"eventType"}, true, nil, false},
-	{`let A = (homeAddress) in (A.country = "US")`, []string{"homeAddress"}, nil, false, nil, false},
+	{`let A = (homeAddress) in (A.country = "US")`, []string{"homeAddress.country"}, nil, false, nil, false},
+	{`let A = (homeAddress) in (A = workAddress)`, []string{"homeAddress", "workAddress"}, nil, false, nil, false},
+	{`let A = (homeAddress) in (true)`, nil, nil, false, nil, false},
 	// Lambdas and $1 are the profile.
 	{`(P) => P.homeAddress.country = P.workAddress.country`, []string{"homeAddress.country", "workAddress.country"}, nil, false, nil, false},
 	{`$1.person.age > 1`, []string{"person.age"}, nil, false, nil, false},
-	{`orders.filter((o) => o.storeId = "s1").count()`, []string{"orders"}, nil, false, nil, false},
-	// Segments, sorted and distinct.
-	{`inSegment("b") and inSegment("a") or inSegment("b")`, nil, nil, false, []string{"a", "b"}, false},
-	{`homeAddress.countryCode = "US" and inSegment("existing segment")`, []string{"homeAddress.countryCode"}, nil, false, []string{"existing segment"}, false},
+	{`orders.filter((o) => o.storeId = "s1").count()`, []string{"orders.storeId"}, nil, false, nil, false},
+	{`let P = ($1) in (P.xEvent[eventType = "a"].count())`, nil, []string{"eventType"}, true, nil, false},
+	// Segments, sorted and distinct. Without a slot for the id the plan
+	// reads the profile's segmentMembership.
+	{`inSegment("b") and inSegment("a") or inSegment("b")`, []string{"segmentMembership"}, nil, false, []string{"a", "b"}, false},
+	{`homeAddress.countryCode = "US" and inSegment("existing segment")`, []string{"homeAddress.countryCode", "segmentMembership"}, nil, false, []string{"existing segment"}, false},
+	{`segmentMembership.ups.get("x").status = "realized" or inSegment("x")`, []string{"segmentMembership"}, nil, false, []string{"x"}, false},
+	{`inSegment("s") and chain(xEvent, timestamp, [A: WHAT(eventType = "a")])`, []string{"segmentMembership"}, []string{"eventType", "timestamp"}, true, []string{"s"}, false},
 	// Time.
 	{`person.birthMonth = currentMonth()`, []string{"person.birthMonth"}, nil, false, nil, true},
 	{`currentYear() - person.birthYear > 20`, []string{"person.birthYear"}, nil, false, nil, true},
@@ -67,6 +78,62 @@ var evAnalyzeCases = []evAnalyzeCase{
 	{`t occurs before lastSeen`, []string{"lastSeen", "t"}, nil, false, nil, false},
 	{`xEvent[timestamp occurs < 7 days before now and eventType = "download"].groupBy(product).map((K, G) => mapEntry(K, G.count()))`,
 		nil, []string{"eventType", "product", "timestamp"}, true, nil, true},
+	// groupBy's groups are elements of what it groups; the lambdas of map
+	// read them.
+	{`xEvent[timestamp occurs < 7 days before now and eventType = "download"].groupBy(product).map((K, G) => mapEntry(K, {"count": G.count(), "sum": G.sum(commerce.order.priceTotal)}))`,
+		nil, []string{"commerce.order.priceTotal", "eventType", "product", "timestamp"}, true, nil, true},
+	{`xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G.sum(commerce.order.priceTotal))).get("commerce.purchases") > 100`,
+		nil, []string{"commerce.order.priceTotal", "eventType"}, true, nil, false},
+	{`xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G.max(timestamp)))`, nil, []string{"eventType", "timestamp"}, true, nil, false},
+	{`xEvent.groupBy(eventType).map((K, G) => G.head().web.name)`, nil, []string{"eventType", "web.name"}, true, nil, false},
+	{`xEvent.groupBy(eventType).map((K, G) => mapEntry(K, web.name))`, nil, []string{"eventType", "web.name"}, true, nil, false},
+	{`xEvent.groupBy(eventType).get("a").commerce.order.priceTotal.sum()`, nil, []string{"commerce.order.priceTotal", "eventType"}, true, nil, false},
+	{`xEvent.groupBy(eventType).purchases.commerce.order.priceTotal.sum()`, nil, []string{"commerce.order.priceTotal", "eventType"}, true, nil, false},
+	{`xEvent.groupBy(eventType).values().web.name`, nil, []string{"eventType", "web.name"}, true, nil, false},
+	{`xEvent.groupBy(eventType).keys()`, nil, []string{"eventType"}, true, nil, false},
+	{`xEvent.groupBy(eventType).count()`, nil, []string{"eventType"}, true, nil, false},
+	{`xEvent.groupBy(eventType).map((K, G) => mapEntry(K, G))`, nil, []string{""}, true, nil, false},
+	{`orders.groupBy(storeId)`, []string{"orders"}, nil, false, nil, false},
+	{`identityMap.map((K, V) => mapEntry(K, V.id))`, []string{"identityMap"}, nil, false, nil, false},
+	// The other functions with a per-element argument.
+	{`orders.map(price).sum()`, []string{"orders.price"}, nil, false, nil, false},
+	{`orders.map((o) => o.items.count()).max()`, []string{"orders.items"}, nil, false, nil, false},
+	{`orders.map(1).count()`, []string{"orders"}, nil, false, nil, false},
+	{`orders.filter(price > 5).storeId`, []string{"orders.price", "orders.storeId"}, nil, false, nil, false},
+	{`orders.exists(price > 5)`, []string{"orders.price"}, nil, false, nil, false},
+	{`orders.exists()`, []string{"orders"}, nil, false, nil, false},
+	{`orders.exists((o) => o.items.exists(qty > 1))`, []string{"orders.items.qty"}, nil, false, nil, false},
+	{`orders.min((o) => o.price) < 5 and orders.average(price) > 1`, []string{"orders.price"}, nil, false, nil, false},
+	{`orders.sum()`, []string{"orders"}, nil, false, nil, false},
+	{`orders.bottomN(price, 1).head().storeId`, []string{"orders.price", "orders.storeId"}, nil, false, nil, false},
+	{`orders.distinct().count()`, []string{"orders"}, nil, false, nil, false},
+	{`orders.storeId.distinct().count()`, []string{"orders.storeId"}, nil, false, nil, false},
+	{`orders.head().storeId`, []string{"orders.storeId"}, nil, false, nil, false},
+	{`orders.includes(orders.head())`, []string{"orders"}, nil, false, nil, false},
+	{`forall O from orders where O.price > 1`, []string{"orders.price"}, nil, false, nil, false},
+	{`count O over O from orders where O.price > 1`, []string{"orders.price"}, nil, false, nil, false},
+	{`max O.price over O from orders`, []string{"orders.price"}, nil, false, nil, false},
+	{`chain(orders.filter(price > 1), storeId, [A: WHAT(items.count() > 0)])`, []string{"orders.items", "orders.price", "orders.storeId"}, nil, false, nil, false},
+	// Whole objects used as values: returned or compared whole. "" is the
+	// whole profile or event.
+	{`xEvent[eventType = "addToCart"]`, nil, []string{""}, true, nil, false},
+	{`xEvent.head()`, nil, []string{""}, true, nil, false},
+	{`let E = (xEvent) in (E)`, nil, []string{""}, true, nil, false},
+	{`xEvent.productListItems`, nil, []string{"productListItems"}, true, nil, false},
+	{`exists E from xEvent where E = $1.xEvent.head()`, nil, []string{""}, true, nil, false},
+	{`$1`, []string{""}, nil, false, nil, false},
+	{`(P) => P`, []string{""}, nil, false, nil, false},
+	{`(P) => P.homeAddress`, []string{"homeAddress"}, nil, false, nil, false},
+	{`orders[price > 6]`, []string{"orders"}, nil, false, nil, false},
+	{`if(person.age > 1, homeAddress, workAddress.country)`, []string{"homeAddress", "person.age", "workAddress.country"}, nil, false, nil, false},
+	{`{"home": homeAddress, "n": orders.count()}`, []string{"homeAddress", "orders"}, nil, false, nil, false},
+	{`{"home": homeAddress}.home.country`, []string{"homeAddress.country"}, nil, false, nil, false},
+	{`[homeAddress, workAddress].count()`, []string{"homeAddress", "workAddress"}, nil, false, nil, false},
+	{`homeAddress = workAddress`, []string{"homeAddress", "workAddress"}, nil, false, nil, false},
+	// A name a dotted path cannot spell: what holds it is read whole.
+	{"`a.b` = 1", []string{""}, nil, false, nil, false},
+	{"homeAddress.`a.b` = 1", []string{"homeAddress"}, nil, false, nil, false},
+	{`identityMap.get("a.b").id`, []string{"identityMap"}, nil, false, nil, false},
 	{`date(person.birthYear, 1, 1) < lastSeen`, []string{"lastSeen", "person.birthYear"}, nil, false, nil, false},
 }
 
@@ -123,6 +190,17 @@ func TestAnalyzeLoadsEnough(t *testing.T) {
 		`count O over O from orders`,
 		`(P) => P.homeAddress.stateProvince = P.workAddress.stateProvince`,
 		`identityMap.get("email").id`,
+		`orders.groupBy(storeId).map((K, G) => mapEntry(K, G.sum(price)))`,
+		`orders.groupBy(storeId).map((K, G) => mapEntry(K, G))`,
+		`orders.groupBy(storeId).get("s1").price`,
+		`orders.map(price * 2)`,
+		`orders.topN(price, 2)`,
+		`orders.topN(price, 2).storeId`,
+		`orders.distinct().count()`,
+		`$1`,
+		`(P) => P.orders.head()`,
+		`{"o": orders}.o.price`,
+		`if(orders.count() > 1, homeAddress, workAddress)`,
 	} {
 		q, err := Parse(query)
 		if err != nil {
@@ -162,14 +240,14 @@ func TestAnalyzeQuantifierSource(t *testing.T) {
 		}
 	}
 	if len(bugs) > 0 {
-		t.Skip("BUG: a quantifier's source is not among the paths read:\n" + strings.Join(bugs, "\n"))
+		t.Error("a quantifier's source is not among the paths read:\n" + strings.Join(bugs, "\n"))
 	}
 }
 
 // evKeepPaths returns obj with only the fields on (or below) the dotted
-// paths; maps are kept whole or dropped.
+// paths; maps are kept whole or dropped, and "" keeps everything.
 func evKeepPaths(t *Type, obj Value, paths []string) Value {
-	if obj.Kind() != KindObject || t == nil || t.Kind != TypeObject {
+	if obj.Kind() != KindObject || t == nil || t.Kind != TypeObject || slices.Contains(paths, "") {
 		return obj
 	}
 	fields := make([]Value, obj.Len())
