@@ -14,6 +14,7 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ErrSchemaChange is returned by DecodeKnownProfile and DecodeKnownEvent
@@ -48,6 +49,15 @@ func (s *Schema) DecodeKnownEvent(data []byte) (Value, error) {
 func (s *Schema) decodeKnown(data []byte, event bool) (Value, error) {
 	d := kdPool.Get().(*kdDecoder)
 	defer d.release()
+	root, err := d.parseKnown(s, data, event)
+	if err != nil {
+		return Value{}, err
+	}
+	return d.finish(root), nil
+}
+
+// parseKnown parses data against the schema's profile or event type.
+func (d *kdDecoder) parseKnown(s *Schema, data []byte, event bool) (kdVal, error) {
 	s.mu.RLock()
 	root := s.profile
 	if event {
@@ -57,20 +67,41 @@ func (s *Schema) decodeKnown(data []byte, event bool) (Value, error) {
 	s.mu.RUnlock()
 	switch {
 	case err == errKdSyntax:
-		return Value{}, kdSyntaxError(data)
+		return kdVal{}, kdSyntaxError(data)
 	case err != nil:
-		return Value{}, err
+		return kdVal{}, err
 	}
 	// Offsets are packed in 32 bits (see kdPack); no sane record comes near.
 	if len(d.arena) > kdMaxOffset || len(d.strs) > kdMaxOffset {
-		return Value{}, errors.New("pql: decoding record: record too large")
+		return kdVal{}, errors.New("pql: decoding record: record too large")
 	}
-	return d.finish(v), nil
+	return v, nil
 }
 
-// errKdSyntax stops a decode at malformed JSON. The message is made
-// afterwards by encoding/json (kdSyntaxError), so it reads as the learning
-// path's does; errors are rare, so that costs nothing that matters.
+// KnownDecoder decodes records as DecodeKnownProfile and DecodeKnownEvent
+// do, reusing its memory: no allocation once warm, but a Value it returns,
+// strings included, is valid only until its next call. Ingestion decodes
+// millions of records it only checks or re-encodes; one KnownDecoder per
+// goroutine.
+type KnownDecoder struct {
+	d    kdDecoder
+	slab []Value
+	strs []byte
+}
+
+// Decode decodes one profile record (event false) or ExperienceEvent
+// against s as it is.
+func (k *KnownDecoder) Decode(s *Schema, data []byte, event bool) (Value, error) {
+	k.d.reset()
+	root, err := k.d.parseKnown(s, data, event)
+	if err != nil {
+		return Value{}, err
+	}
+	k.slab = slices.Grow(k.slab[:0], len(k.d.arena))[:len(k.d.arena)]
+	k.strs = append(k.strs[:0], k.d.strs...)
+	return k.d.fill(root, k.slab, unsafe.String(unsafe.SliceData(k.strs), len(k.strs))), nil
+}
+
 var errKdSyntax = errors.New("pql: malformed JSON")
 
 func kdSyntaxError(data []byte) error {
@@ -149,13 +180,19 @@ var kdPool = sync.Pool{New: func() any { return new(kdDecoder) }}
 const kdKeep = 1 << 16
 
 func (d *kdDecoder) release() {
+	d.reset()
+	kdPool.Put(d)
+}
+
+// reset empties the scratch space for the next decode, dropping it if a
+// huge record grew it.
+func (d *kdDecoder) reset() {
 	d.data = nil
 	if cap(d.arena) > kdKeep || cap(d.stk) > kdKeep || cap(d.fstk) > kdKeep || cap(d.mstk) > kdKeep || cap(d.strs) > 16*kdKeep {
 		*d = kdDecoder{}
 	}
 	clear(d.errs[:cap(d.errs)]) // they hold *TypeErrors
 	d.arena, d.strs, d.stk, d.fstk, d.mstk, d.errs = d.arena[:0], d.strs[:0], d.stk[:0], d.fstk[:0], d.mstk[:0], d.errs[:0]
-	kdPool.Put(d)
 }
 
 func kdPack(off, n int) uint64       { return uint64(uint32(off)) | uint64(n)<<32 }
@@ -163,20 +200,24 @@ func kdUnpack(num uint64) (int, int) { return int(uint32(num)), int(num >> 32) }
 
 // finish moves the record to its own memory and resolves the ranges.
 func (d *kdDecoder) finish(root kdVal) Value {
-	slab := make([]Value, len(d.arena))
-	blob := string(d.strs)
+	return d.fill(root, make([]Value, len(d.arena)), string(d.strs))
+}
+
+// fill resolves the ranges into slab (len(d.arena) Values) and blob (the
+// bytes of d.strs).
+func (d *kdDecoder) fill(root kdVal, slab []Value, blob string) Value {
 	for i, x := range d.arena {
 		v := &slab[i]
 		v.kind = x.kind
 		switch x.kind {
 		case KindString:
 			off, n := kdUnpack(x.num)
-			v.str = blob[off : off+n]
+			v.str, v.num, v.list = blob[off:off+n], 0, nil
 		case KindArray, KindObject, KindMap:
 			off, n := kdUnpack(x.num)
-			v.list = slab[off : off+n : off+n]
+			v.list, v.num, v.str = slab[off:off+n:off+n], 0, ""
 		default:
-			v.num = x.num
+			v.num, v.str, v.list = x.num, "", nil
 		}
 	}
 	off, n := kdUnpack(root.num)

@@ -821,3 +821,28 @@ func TestDecodeEpochMillis(t *testing.T) {
 		}
 	}
 }
+
+// A KnownDecoder gives what DecodeKnownProfile gives, record after record
+// on the same memory, and allocates nothing once warm.
+func TestKnownDecoderReuse(t *testing.T) {
+	s := kdTestSchema(t)
+	var k KnownDecoder
+	for _, c := range kdCases {
+		want, werr := s.DecodeKnownProfile([]byte(c.in))
+		got, gerr := k.Decode(s, []byte(c.in), false)
+		if kdOutcomeOf(werr) != kdOutcomeOf(gerr) || werr == nil && (!Equal(got, want) || got.String() != want.String()) {
+			t.Errorf("%.100q: KnownDecoder %v (%v), DecodeKnownProfile %v (%v)", c.in, got, gerr, want, werr)
+		}
+	}
+	line := []byte(`{"person":{"name":{"firstName":"Ann"}},"homeAddress":{"city":"Paris"}}`)
+	if _, err := s.DecodeProfile(line); err != nil {
+		t.Fatal(err)
+	}
+	k.Decode(s, line, false)
+	if kdRace() {
+		return
+	}
+	if n := testing.AllocsPerRun(100, func() { k.Decode(s, line, false) }); n != 0 {
+		t.Errorf("a warm KnownDecoder allocates %v times a record", n)
+	}
+}

@@ -368,13 +368,13 @@ func (in *ingester) validate(c Caller, b batch) (*validated, error) {
 		return nil, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
 	}
 	v := &validated{schema: in.store.schema(c).Clone()}
-	conv := newConverter(v.schema, ds.schemaClass() == schemaEvent, b.DatasetID)
+	conv := newValidator(v.schema, ds.schemaClass() == schemaEvent, b.DatasetID)
 	err = in.readBatch(b, conv, func(r any) {
 		if re, ok := r.(*rowError); ok {
 			v.rowErrs = append(v.rowErrs, *re)
 			return
 		}
-		v.records++
+		v.records++ // valid
 	})
 	return v, err
 }
@@ -387,8 +387,9 @@ func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema) (int, error) 
 	if err != nil {
 		return 0, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
 	}
-	conv := newConverter(schema, ds.schemaClass() == schemaEvent, b.DatasetID)
+	event := ds.schemaClass() == schemaEvent
 	if !ds.profileEnabled() {
+		conv := newValidator(schema, event, b.DatasetID)
 		n := 0
 		var rowErrs []rowError
 		err := in.readBatch(b, conv, func(r any) {
@@ -402,6 +403,7 @@ func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema) (int, error) 
 	}
 	a := in.store.begin(c, schema, in.seq)
 	defer a.end()
+	conv := newApplier(schema, event, b.DatasetID, a.sc.pdict)
 	n := 0
 	var rowErrs []rowError
 	err = in.readBatch(b, conv, func(r any) {

@@ -2,6 +2,7 @@ package ups
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/segflow/segflow/pkg/pql"
 )
@@ -10,12 +11,21 @@ import (
 // workers decode in parallel against the batch's schema as it is; a record
 // that needs the schema to learn a field comes back as a learn and is
 // decoded again, one at a time, by learn.
+//
+// It works in one of two modes. Validating, it only checks records and
+// returns valid or a *rowError. Applying, it returns a newFragment or a
+// newEvent whose value is already in pql's binary form, made in the
+// workers: nothing of the decoded Values outlives the worker's call, so
+// the workers reuse their memory and the collector has little to do.
 type converter struct {
 	schema  *pql.Schema
 	event   bool
 	dataset string
 	ids     identityFields
 	lay     eventLayout
+	apply   bool
+	pdict   *pql.Dict   // applying fragments: the scope's Dict for them
+	enc     pql.Encoder // for learn and fromMap, which run serially
 }
 
 // identityFields are the indexes of identityMap and of an identity's id
@@ -25,7 +35,21 @@ type identityFields struct{ profileMap, eventMap, id, primary int }
 // learn is a record the workers could not decode without a schema change.
 type learn struct{ line []byte }
 
-func newConverter(schema *pql.Schema, event bool, dataset string) *converter {
+// valid is a record that passed validation.
+type valid struct{}
+
+// newValidator returns a converter that checks records.
+func newValidator(schema *pql.Schema, event bool, dataset string) *converter {
+	return newConverter(schema, event, dataset, false, nil)
+}
+
+// newApplier returns a converter that makes store records; fragments'
+// strings are numbered by pdict.
+func newApplier(schema *pql.Schema, event bool, dataset string, pdict *pql.Dict) *converter {
+	return newConverter(schema, event, dataset, true, pdict)
+}
+
+func newConverter(schema *pql.Schema, event bool, dataset string, apply bool, pdict *pql.Dict) *converter {
 	var ids identityFields
 	var mt *pql.Type
 	ids.profileMap, mt, _ = schema.Profile().Lookup("identityMap")
@@ -34,17 +58,30 @@ func newConverter(schema *pql.Schema, event bool, dataset string) *converter {
 		ids.id, _, _ = mt.Elem.Elem.Lookup("id")
 		ids.primary, _, _ = mt.Elem.Elem.Lookup("primary")
 	}
-	return &converter{schema: schema, event: event, dataset: dataset, ids: ids, lay: layoutOf(schema)}
+	c := &converter{schema: schema, event: event, dataset: dataset, ids: ids, lay: layoutOf(schema), apply: apply, pdict: pdict}
+	c.enc = c.encoder()
+	return c
+}
+
+// encoder is how records are written: fragments with the scope's Dict,
+// events inline (their blocks number strings when they are built).
+func (c *converter) encoder() pql.Encoder {
+	if c.event {
+		return pql.Encoder{}
+	}
+	return pql.Encoder{Dict: c.pdict}
 }
 
 // worker returns the function a records worker converts lines with.
 func (c *converter) worker() func(row int, line []byte) any {
+	var k pql.KnownDecoder
+	enc := c.encoder()
 	return func(row int, line []byte) any {
-		v, err := c.decodeKnown(line)
+		v, err := k.Decode(c.schema, line, c.event)
 		if errors.Is(err, pql.ErrSchemaChange) {
 			return learn{append([]byte(nil), line...)}
 		}
-		return c.record(v, err)
+		return c.record(v, err, &enc)
 	}
 }
 
@@ -53,7 +90,13 @@ func (c *converter) worker() func(row int, line []byte) any {
 // without a change by the time they arrive: try that first, as learning
 // takes the schema's write lock and stops the workers.
 func (c *converter) learn(l learn) any {
-	v, err := c.decodeKnown(l.line)
+	var v pql.Value
+	var err error
+	if c.event {
+		v, err = c.schema.DecodeKnownEvent(l.line)
+	} else {
+		v, err = c.schema.DecodeKnownProfile(l.line)
+	}
 	if errors.Is(err, pql.ErrSchemaChange) {
 		if c.event {
 			v, err = c.schema.DecodeEvent(l.line)
@@ -61,14 +104,7 @@ func (c *converter) learn(l learn) any {
 			v, err = c.schema.DecodeProfile(l.line)
 		}
 	}
-	return c.record(v, err)
-}
-
-func (c *converter) decodeKnown(line []byte) (pql.Value, error) {
-	if c.event {
-		return c.schema.DecodeKnownEvent(line)
-	}
-	return c.schema.DecodeKnownProfile(line)
+	return c.record(v, err, &c.enc)
 }
 
 // fromMap converts a record that a records reader decoded.
@@ -80,11 +116,13 @@ func (c *converter) fromMap(doc map[string]any) any {
 	} else {
 		v, err = c.schema.ProfileValue(doc)
 	}
-	return c.record(v, err)
+	return c.record(v, err, &c.enc)
 }
 
-// record checks a decoded record: a newFragment, a newEvent or a *rowError.
-func (c *converter) record(v pql.Value, err error) any {
+// record checks a decoded record: valid, a newFragment or a newEvent
+// (applying), or a *rowError. v may be reused after the call: what is kept
+// of it is copied.
+func (c *converter) record(v pql.Value, err error, enc *pql.Encoder) any {
 	if err != nil {
 		var te *pql.TypeError
 		if errors.As(err, &te) {
@@ -93,11 +131,13 @@ func (c *converter) record(v pql.Value, err error) any {
 		return &rowError{Code: codeMalformed, Message: err.Error()}
 	}
 	if !c.event {
-		ids := c.identities(v.Index(c.ids.profileMap))
-		if len(ids) == 0 {
+		if !c.hasIdentity(v.Index(c.ids.profileMap)) {
 			return &rowError{Code: codeMissingIdentity, Message: "the record has no identity: identityMap needs at least one id"}
 		}
-		return newFragment{dataset: c.dataset, identities: ids, value: v}
+		if !c.apply {
+			return valid{}
+		}
+		return newFragment{dataset: c.dataset, identities: c.identities(v.Index(c.ids.profileMap)), data: enc.Append(nil, v)}
 	}
 	id := v.Index(c.lay.id).Str()
 	if id == "" {
@@ -107,16 +147,32 @@ func (c *converter) record(v pql.Value, err error) any {
 	if ts.Kind() != pql.KindTime {
 		return &rowError{Code: codeMissingField, Message: "an ExperienceEvent needs timestamp"}
 	}
-	ids := c.identities(v.Index(c.ids.eventMap))
-	if len(ids) == 0 {
+	if !c.hasIdentity(v.Index(c.ids.eventMap)) {
 		return &rowError{Code: codeMissingIdentity, Message: "the event has no identity: identityMap needs at least one id"}
 	}
-	return newEvent{id: id, identities: ids, timestamp: ts.Micros(), value: v}
+	if !c.apply {
+		return valid{}
+	}
+	return newEvent{id: strings.Clone(id), identity: c.identities(v.Index(c.ids.eventMap))[0], timestamp: ts.Micros(), data: enc.Append(nil, v)}
+}
+
+// hasIdentity reports whether an identityMap value holds an id.
+func (c *converter) hasIdentity(m pql.Value) bool {
+	for i := range m.Len() {
+		_, list := m.Entry(i)
+		for _, item := range list.Elems() {
+			if item.Index(c.ids.id).Str() != "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // identities reads an identityMap value: every non-empty id, the primary
 // first (the one flagged primary, else the first by namespace and
-// position; map entries come sorted by namespace).
+// position; map entries come sorted by namespace). The keys are new
+// strings.
 func (c *converter) identities(m pql.Value) []identityKey {
 	var out []identityKey
 	primary := -1

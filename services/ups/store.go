@@ -1,7 +1,6 @@
 package ups
 
 import (
-	"bytes"
 	"runtime"
 	"sync"
 
@@ -75,18 +74,20 @@ type fragment struct {
 	data       []byte   // pql binary, strings inline
 }
 
-// newFragment and newEvent are records on their way in, from a batch.
+// newFragment and newEvent are records on their way in, from a batch,
+// already in pql's binary form: fragments with the scope's Dict for them,
+// events inline.
 type newFragment struct {
 	dataset    string
 	identities []identityKey // the primary first
-	value      pql.Value
+	data       []byte
 }
 
 type newEvent struct {
-	id         string
-	identities []identityKey
-	timestamp  int64 // microseconds
-	value      pql.Value
+	id        string
+	identity  identityKey // the primary one: the block it joins
+	timestamp int64       // microseconds
+	data      []byte
 }
 
 func newProfileStore() *profileStore {
@@ -124,8 +125,6 @@ type applier struct {
 	s      *profileStore
 	sc     *scopeStore
 	seq    uint64
-	enc    pql.Encoder
-	buf    []byte
 	events []newEvent
 }
 
@@ -148,7 +147,7 @@ func (s *profileStore) begin(c Caller, schema *pql.Schema, seq uint64) *applier 
 	sc.schema = schema
 	sc.version++
 	sc.groups = nil
-	return &applier{s: s, sc: sc, seq: seq, enc: pql.Encoder{Dict: sc.pdict}, events: make([]newEvent, 0, applyChunk)}
+	return &applier{s: s, sc: sc, seq: seq, events: make([]newEvent, 0, applyChunk)}
 }
 
 // fragment adds a profile fragment.
@@ -159,8 +158,7 @@ func (a *applier) fragment(f newFragment) {
 		ids[i] = sc.identity(id)
 	}
 	ds := sc.dataset(f.dataset)
-	a.buf = a.enc.Append(a.buf[:0], f.value)
-	frag := fragment{dataset: ds, identities: ids, seq: a.seq, data: bytes.Clone(a.buf)}
+	frag := fragment{dataset: ds, identities: ids, seq: a.seq, data: f.data}
 	key := fragKey{ds, ids[0]}
 	if i, ok := sc.fragIndex[key]; ok {
 		sc.frags[i] = frag
@@ -187,7 +185,7 @@ func (a *applier) end() {
 	a.s.mu.Unlock()
 }
 
-// apply adds records in one go (see begin).
+// apply adds records in one go (see begin), for tests and tools.
 func (s *profileStore) apply(c Caller, schema *pql.Schema, seq uint64, frags []newFragment, events []newEvent) {
 	a := s.begin(c, schema, seq)
 	for _, f := range frags {
@@ -204,10 +202,10 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 	if len(events) == 0 {
 		return
 	}
-	byIdentity := map[uint32][]storedEvent{}
+	byIdentity := map[uint32][]int{} // event indexes
 	var order []uint32
-	for _, e := range events {
-		id := sc.identity(e.identities[0])
+	for i, e := range events {
+		id := sc.identity(e.identity)
 		if _, ok := byIdentity[id]; !ok {
 			order = append(order, id)
 			if sc.blockOf[id] == 0 {
@@ -215,22 +213,34 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 				sc.blockOf[id] = uint32(len(sc.blocks))
 			}
 		}
-		byIdentity[id] = append(byIdentity[id], storedEvent{id: e.id, ts: e.timestamp, value: e.value})
+		byIdentity[id] = append(byIdentity[id], i)
 	}
 	// Rebuilding blocks is most of applying a batch, and blocks are
 	// independent: the identities are shared out among the CPUs (the Dict
 	// takes concurrent writers).
 	lay := layoutOf(sc.schema)
 	workers := min(runtime.GOMAXPROCS(0), 1+len(order)/64)
-	added := make([]int, workers)
+	grown := make([]int, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			bw := blockWriter{enc: pql.Encoder{Dict: sc.dict}}
+			var dec pql.Decoder
+			var added []storedEvent
 			for i := w; i < len(order); i += workers {
 				id := order[i]
+				dec.Reset()
+				added = added[:0]
+				for _, j := range byIdentity[id] {
+					e := &events[j]
+					v, _, err := dec.Decode(e.data, nil)
+					if err != nil {
+						panic(err) // the converter wrote it
+					}
+					added = append(added, storedEvent{id: e.id, ts: e.timestamp, value: v})
+				}
 				blk := &sc.blocks[sc.blockOf[id]-1]
 				var old []storedEvent
 				if blk.data != nil {
@@ -239,14 +249,14 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 						panic(err) // blocks are only ever written by blockWriter
 					}
 				}
-				merged := mergeEvents(old, byIdentity[id])
-				added[w] += len(merged) - len(old)
+				merged := mergeEvents(old, added)
+				grown[w] += len(merged) - len(old)
 				blk.data = bw.encode(merged, lay)
 			}
 		}()
 	}
 	wg.Wait()
-	for _, n := range added {
+	for _, n := range grown {
 		sc.nEvents += n
 	}
 }

@@ -452,7 +452,11 @@ func (r *eventReader) value(n, i int) pql.Value {
 		if r.fill(n, i, list) {
 			return pql.Object(list)
 		}
-		r.next -= len(list) // unused: give it back
+		// Unused: give it back if nothing was taken after it (children
+		// that found nothing gave theirs back; the slab may have moved on).
+		if len(list) > 0 && r.next >= len(list) && &r.slab[r.next-len(list)] == &list[0] {
+			r.next -= len(list)
+		}
 	}
 	if nd.leaf >= 0 {
 		return r.column[nd.leaf+i]

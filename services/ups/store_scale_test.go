@@ -32,43 +32,40 @@ func TestStoreScale(t *testing.T) {
 	store := newProfileStore()
 	c := Caller{Org: "ORG", Sandbox: "prod"}
 	var seq uint64
+	// load applies records as the ingester's apply pass does, a batch
+	// every 250,000 records.
 	load := func(event bool, write func(gen.Config, io.Writer) error) int {
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(write(cfg, pw)) }()
 		schema := store.schema(c).Clone()
-		conv := newConverter(schema, event, "ds")
-		var frags []newFragment
-		var events []newEvent
-		total := 0
-		flush := func() {
-			seq++
-			store.apply(c, schema, seq, frags, events)
-			total += len(frags) + len(events)
-			frags, events = frags[:0], events[:0]
-			schema = schema.Clone()
-			conv = newConverter(schema, event, "ds")
-		}
+		seq++
+		a := store.begin(c, schema, seq)
+		conv := newApplier(schema, event, "ds", a.sc.pdict)
+		total, inBatch := 0, 0
 		_, err := records.ConvertJSONLines(pr, conv.worker, func(row int, r any) error {
 			if l, ok := r.(learn); ok {
 				r = conv.learn(l)
 			}
 			switch r := r.(type) {
 			case newFragment:
-				frags = append(frags, r)
+				a.fragment(r)
 			case newEvent:
-				events = append(events, r)
+				a.event(r)
 			default:
 				return fmt.Errorf("row %d: %v", row, r)
 			}
-			if len(frags)+len(events) == 250_000 {
-				flush()
+			total++
+			if inBatch++; inBatch == 250_000 {
+				a.end()
+				seq++
+				a, inBatch = store.begin(c, schema, seq), 0
 			}
 			return nil
 		}, 0)
+		a.end()
 		if err != nil {
 			t.Fatal(err)
 		}
-		flush()
 		return total
 	}
 	start := time.Now()
