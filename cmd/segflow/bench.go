@@ -54,6 +54,7 @@ func runBenchIngest(ctx context.Context, args, environ []string, stdout, stderr 
 	fs.StringVar(&bc.url, "url", "", "ingest into the Platform (or ups) at this URL instead of an in-process ups; credentials from SEGFLOW_CLIENT_ID, ... (no restart measurement)")
 	fs.BoolVar(&bc.keep, "keep", false, "keep the generated files and ups's data directory")
 	fs.BoolVar(&bc.verbose, "v", false, "log the client's retries and ups's warnings")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ingestion (generation excluded) to this file, for go tool pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -81,7 +82,7 @@ func runBenchIngest(ctx context.Context, args, environ []string, stdout, stderr 
 			fmt.Fprintf(stderr, "bench: removing %s: %v\n", tmp, err)
 		}
 	}()
-	b := &benchRun{cfg: bc, environ: environ, stderr: stderr, tmp: tmp}
+	b := &benchRun{cfg: bc, environ: environ, stderr: stderr, tmp: tmp, cpuProfile: *cpuProfile}
 	res, err := b.run(ctx)
 	if err != nil {
 		return err
@@ -92,10 +93,11 @@ func runBenchIngest(ctx context.Context, args, environ []string, stdout, stderr 
 
 // benchRun is one run of "segflow bench ingest".
 type benchRun struct {
-	cfg     benchIngestConfig
-	environ []string
-	stderr  io.Writer
-	tmp     string
+	cfg        benchIngestConfig
+	environ    []string
+	stderr     io.Writer
+	tmp        string
+	cpuProfile string // file for a CPU profile of the ingestion, or ""
 }
 
 // benchResult is what a run measured.
@@ -183,8 +185,12 @@ func (b *benchRun) run(ctx context.Context) (benchResult, error) {
 	if err != nil {
 		return res, err
 	}
-	rep, err := ingestAll(ctx, c, targets, b.cfg.ingest)
+	stop, err := startCPUProfile(b.cpuProfile)
 	if err != nil {
+		return res, err
+	}
+	rep, err := ingestAll(ctx, c, targets, b.cfg.ingest)
+	if err := errors.Join(err, stop()); err != nil {
 		return res, err
 	}
 	res.ingest = rep

@@ -47,12 +47,19 @@ const (
 // ErrCorrupt is returned when binary data does not decode.
 var ErrCorrupt = errors.New("pql: corrupt binary value")
 
-// Encoder writes the binary form of Values.
+// Encoder writes the binary form of Values. It is not safe for
+// concurrent use (its Dict is).
 type Encoder struct {
 	// Dict, when set, numbers the strings it admits (see Dict.Admit)
 	// instead of writing them inline.
 	Dict *Dict
+	// known caches numbers the Dict gave: most strings repeat, and the
+	// cache spares the Dict's lock.
+	known map[string]uint32
 }
+
+// maxKnown bounds an Encoder's cache of Dict numbers.
+const maxKnown = 1 << 16
 
 // Append appends the binary form of v to buf.
 func (e *Encoder) Append(buf []byte, v Value) []byte {
@@ -178,7 +185,16 @@ func (c *ColumnEncoder) Bytes() []byte {
 
 func (e *Encoder) appendString(buf []byte, s string) []byte {
 	if e.Dict != nil {
-		if id, ok := e.Dict.Admit(s); ok {
+		id, ok := e.known[s]
+		if !ok {
+			if id, ok = e.Dict.Admit(s); ok {
+				if e.known == nil || len(e.known) >= maxKnown {
+					e.known = make(map[string]uint32)
+				}
+				e.known[e.Dict.String(id)] = id // the Dict's copy: s may be borrowed
+			}
+		}
+		if ok {
 			return binary.AppendUvarint(append(buf, tagDictString), uint64(id))
 		}
 	}

@@ -1,6 +1,7 @@
 package ups
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 
@@ -25,7 +26,19 @@ type converter struct {
 	lay     eventLayout
 	apply   bool
 	pdict   *pql.Dict   // applying fragments: the scope's Dict for them
-	enc     pql.Encoder // for learn and fromMap, which run serially
+	w       recordWriter // for learn and fromMap, which run serially
+}
+
+// recordWriter writes records' binary form, reusing a buffer: each record
+// then costs one allocation of its exact size.
+type recordWriter struct {
+	enc pql.Encoder
+	buf []byte
+}
+
+func (w *recordWriter) bytes(v pql.Value) []byte {
+	w.buf = w.enc.Append(w.buf[:0], v)
+	return bytes.Clone(w.buf)
 }
 
 // identityFields are the indexes of identityMap and of an identity's id
@@ -59,7 +72,7 @@ func newConverter(schema *pql.Schema, event bool, dataset string, apply bool, pd
 		ids.primary, _, _ = mt.Elem.Elem.Lookup("primary")
 	}
 	c := &converter{schema: schema, event: event, dataset: dataset, ids: ids, lay: layoutOf(schema), apply: apply, pdict: pdict}
-	c.enc = c.encoder()
+	c.w.enc = c.encoder()
 	return c
 }
 
@@ -75,13 +88,13 @@ func (c *converter) encoder() pql.Encoder {
 // worker returns the function a records worker converts lines with.
 func (c *converter) worker() func(row int, line []byte) any {
 	var k pql.KnownDecoder
-	enc := c.encoder()
+	w := recordWriter{enc: c.encoder()}
 	return func(row int, line []byte) any {
 		v, err := k.Decode(c.schema, line, c.event)
 		if errors.Is(err, pql.ErrSchemaChange) {
 			return learn{append([]byte(nil), line...)}
 		}
-		return c.record(v, err, &enc)
+		return c.record(v, err, &w)
 	}
 }
 
@@ -104,7 +117,7 @@ func (c *converter) learn(l learn) any {
 			v, err = c.schema.DecodeProfile(l.line)
 		}
 	}
-	return c.record(v, err, &c.enc)
+	return c.record(v, err, &c.w)
 }
 
 // fromMap converts a record that a records reader decoded.
@@ -116,13 +129,13 @@ func (c *converter) fromMap(doc map[string]any) any {
 	} else {
 		v, err = c.schema.ProfileValue(doc)
 	}
-	return c.record(v, err, &c.enc)
+	return c.record(v, err, &c.w)
 }
 
 // record checks a decoded record: valid, a newFragment or a newEvent
 // (applying), or a *rowError. v may be reused after the call: what is kept
 // of it is copied.
-func (c *converter) record(v pql.Value, err error, enc *pql.Encoder) any {
+func (c *converter) record(v pql.Value, err error, w *recordWriter) any {
 	if err != nil {
 		var te *pql.TypeError
 		if errors.As(err, &te) {
@@ -137,7 +150,7 @@ func (c *converter) record(v pql.Value, err error, enc *pql.Encoder) any {
 		if !c.apply {
 			return valid{}
 		}
-		return newFragment{dataset: c.dataset, identities: c.identities(v.Index(c.ids.profileMap)), data: enc.Append(nil, v)}
+		return newFragment{dataset: c.dataset, identities: c.identities(v.Index(c.ids.profileMap)), data: w.bytes(v)}
 	}
 	id := v.Index(c.lay.id).Str()
 	if id == "" {
@@ -153,7 +166,7 @@ func (c *converter) record(v pql.Value, err error, enc *pql.Encoder) any {
 	if !c.apply {
 		return valid{}
 	}
-	return newEvent{id: strings.Clone(id), identity: c.identities(v.Index(c.ids.eventMap))[0], timestamp: ts.Micros(), data: enc.Append(nil, v)}
+	return newEvent{id: strings.Clone(id), identity: c.identities(v.Index(c.ids.eventMap))[0], timestamp: ts.Micros(), data: w.bytes(v)}
 }
 
 // hasIdentity reports whether an identityMap value holds an id.

@@ -52,13 +52,15 @@ type blockWriter struct {
 	buf, scratch []byte
 	path         []byte
 	cols         []leafColumn
+	index        map[string]int // path -> column
+	values       []pql.Value
 }
 
 // leafColumn is one leaf path: its depth and field numbers as uvarints,
-// and the values of the block's events.
+// and where the values of the block's events start in blockWriter.values.
 type leafColumn struct {
-	path   string
-	values []pql.Value
+	path  string
+	start int
 }
 
 // flatten calls fn with every leaf of an event: the scalars, arrays, maps
@@ -118,24 +120,33 @@ func (w *blockWriter) encode(events []storedEvent, lay eventLayout) []byte {
 	}
 	// Leaf paths, each with the value of every event (null where absent).
 	w.cols = w.cols[:0]
-	index := map[string]int{}
+	if w.index == nil {
+		w.index = map[string]int{}
+	}
+	clear(w.index)
+	clear(w.values) // the last block's values, for the collector
+	w.values = w.values[:0]
 	for i, e := range events {
 		w.path = w.path[:0]
 		w.flatten(e.value, lay, true, func(path []byte, v pql.Value) {
-			c, ok := index[string(path)]
+			c, ok := w.index[string(path)]
 			if !ok {
 				c = len(w.cols)
-				index[string(path)] = c
-				w.cols = append(w.cols, leafColumn{path: string(path), values: make([]pql.Value, len(events))})
+				w.index[string(path)] = c
+				// Columns share one reused slab of values.
+				start := len(w.values)
+				w.values = slices.Grow(w.values, len(events))[:start+len(events)]
+				clear(w.values[start:])
+				w.cols = append(w.cols, leafColumn{path: string(path), start: start})
 			}
-			w.cols[c].values[i] = v
+			w.values[w.cols[c].start+i] = v
 		})
 	}
 	slices.SortFunc(w.cols, func(a, b leafColumn) int { return strings.Compare(a.path, b.path) })
 	col := pql.ColumnEncoder{Enc: &w.enc}
 	for _, c := range w.cols {
 		col.Reset(w.scratch[:0])
-		for _, v := range c.values {
+		for _, v := range w.values[c.start : c.start+len(events)] {
 			col.Append(v)
 		}
 		w.scratch = col.Bytes()

@@ -72,7 +72,7 @@ func TestStoreEventsManyIdentities(t *testing.T) {
 					t.Fatal(err)
 				}
 				conv := newApplier(schema, true, "ds", nil)
-				r, ok := conv.record(v, nil, &pql.Encoder{}).(newEvent)
+				r, ok := conv.record(v, nil, &recordWriter{}).(newEvent)
 				if !ok {
 					t.Fatalf("%s: %v", line, r)
 				}
@@ -130,7 +130,7 @@ func TestEventBlockRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := conv.record(v, nil, &pql.Encoder{}).(newEvent)
+			r := conv.record(v, nil, &recordWriter{}).(newEvent)
 			var dec pql.Decoder
 			w, _, err := dec.Decode(r.data, nil)
 			if err != nil {
