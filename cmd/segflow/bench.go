@@ -153,6 +153,7 @@ func (b *benchRun) run(ctx context.Context) (benchResult, error) {
 			return res, err
 		}
 		upsCfg.Addr, upsCfg.DataDir = "127.0.0.1:0", filepath.Join(b.tmp, "ups")
+		tuneGC(b.environ) // as segflow ups runs
 		if srv, _, err = startBenchUPS(ctx, upsCfg, b.upsLogger()); err != nil {
 			return res, err
 		}

@@ -8,12 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-	"github.com/sethvargo/go-envconfig"
-
 	"github.com/segflow/segflow/pkg/platform"
-	"github.com/segflow/segflow/services/ups"
+	"github.com/segflow/segflow/services/ups/upstest"
 )
 
 // The client against a real ups: the wire format as ups serves it.
@@ -46,33 +42,9 @@ func (c *upsClock) Add(d time.Duration) {
 // and returns its base URL.
 func startUPS(t *testing.T, clients string, now func() time.Time) string {
 	t.Helper()
-	// ups's defaults, so that settings it gains later get sensible values.
-	var cfg ups.Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Addr, cfg.DataDir, cfg.Clients, cfg.TokenTTL = "127.0.0.1:0", t.TempDir(), clients, time.Hour
-	srv, err := ups.New(cfg, ups.Options{Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry(), Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ups: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("ups did not start: %v", err)
-	}
-	return ""
+	cfg := upstest.Config(t)
+	cfg.Clients, cfg.TokenTTL = clients, time.Hour
+	return upstest.Start(t, cfg, now)
 }
 
 func newUPSClient(t *testing.T, base, id, secret, org string, now func() time.Time) *platform.Client {

@@ -25,7 +25,7 @@ type converter struct {
 	ids     identityFields
 	lay     eventLayout
 	apply   bool
-	pdict   *pql.Dict   // applying fragments: the scope's Dict for them
+	pdict   *pql.Dict    // applying fragments: the scope's Dict for them
 	w       recordWriter // for learn and fromMap, which run serially
 }
 

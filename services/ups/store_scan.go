@@ -160,24 +160,21 @@ func groupPersons(sc *scopeStore, rule mergeRule) *grouping {
 	}
 	slices.SortStableFunc(fragMembers, less)
 	slices.SortStableFunc(blockMembers, less)
-	g.frags = make([]uint32, len(fragMembers))
-	for i, m := range fragMembers {
-		g.frags[i] = m.item
-		p := &g.persons[renumber[m.person]]
-		if p.fragEnd == 0 {
-			p.fragStart = uint32(i)
+	// Members are now contiguous per person: note each person's range.
+	layout := func(members []member, rng func(*person) (*uint32, *uint32)) []uint32 {
+		items := make([]uint32, len(members))
+		for i, m := range members {
+			items[i] = m.item
+			start, end := rng(&g.persons[renumber[m.person]])
+			if *end == 0 {
+				*start = uint32(i)
+			}
+			*end = uint32(i + 1)
 		}
-		p.fragEnd = uint32(i + 1)
+		return items
 	}
-	g.blocks = make([]uint32, len(blockMembers))
-	for i, m := range blockMembers {
-		g.blocks[i] = m.item
-		p := &g.persons[renumber[m.person]]
-		if p.blockEnd == 0 {
-			p.blockStart = uint32(i)
-		}
-		p.blockEnd = uint32(i + 1)
-	}
+	g.frags = layout(fragMembers, func(p *person) (*uint32, *uint32) { return &p.fragStart, &p.fragEnd })
+	g.blocks = layout(blockMembers, func(p *person) (*uint32, *uint32) { return &p.blockStart, &p.blockEnd })
 	// Merge order within a person: dataset rank, then newest first.
 	for i := range g.persons {
 		p := &g.persons[i]

@@ -14,13 +14,10 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/segflow/segflow/pkg/platform"
-	"github.com/segflow/segflow/services/ups"
 	"github.com/segflow/segflow/services/ups/gen"
+	"github.com/segflow/segflow/services/ups/upstest"
 )
 
 // An end-to-end test of batch ingestion over HTTP, driven by pkg/platform
@@ -32,31 +29,7 @@ import (
 // default configuration (the dev client), and returns its base URL.
 func e2eUPS(t *testing.T) string {
 	t.Helper()
-	var cfg ups.Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &cfg, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
-		t.Fatal(err)
-	}
-	cfg.Addr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	srv, err := ups.New(cfg, ups.Options{Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan string, 1), make(chan error, 1)
-	go func() { done <- srv.Run(ctx, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ups: %v", err)
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case err := <-done:
-		t.Fatalf("ups did not start: %v", err)
-		return ""
-	}
+	return upstest.Start(t, upstest.Config(t), nil)
 }
 
 var e2eConfig = platform.Config{ClientID: "segflow-dev", ClientSecret: "segflow-dev-secret", OrgID: "SEGFLOWDEV@AdobeOrg", Sandbox: "prod"}
