@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -50,9 +51,11 @@ type ingester struct {
 	commits *os.File
 	seq     uint64 // committed batches so far
 
-	snapEvery int    // records between snapshots
-	snapSeq   uint64 // commits the last snapshot covers
-	sinceSnap int    // records applied since it
+	snapEvery int           // records between snapshots
+	snapSeq   atomic.Uint64 // commits the last snapshot covers
+	sinceSnap int           // records applied since the last one began
+	snapMu    sync.Mutex    // held while a snapshot is written
+	snapWG    sync.WaitGroup
 
 	qmu       sync.Mutex
 	queue     []job         // batches waiting, in COMPLETE order
@@ -114,7 +117,8 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 		return nil, fmt.Errorf("%s covers %d commits but %s holds only %d: restore commits.log, or remove the snapshot to rebuild from the commits there are",
 			in.snapshotPath(), snapSeq, filepath.Join(dir, "commits.log"), len(entries))
 	}
-	in.seq, in.snapSeq = snapSeq, snapSeq
+	in.seq = snapSeq
+	in.snapSeq.Store(snapSeq)
 	committed := map[string]bool{}
 	for _, e := range entries[:snapSeq] {
 		committed[e.Batch] = true
@@ -238,10 +242,11 @@ func (in *ingester) close() {
 	in.closeOnce.Do(func() {
 		in.cancel()
 		<-in.done
+		in.snapWG.Wait()
 		in.mu.Lock()
-		if in.seq > in.snapSeq {
+		if in.seq > in.snapSeq.Load() {
 			// A restart then replays nothing.
-			if err := in.snapshot(); err != nil {
+			if err := in.snapshot(true); err != nil {
 				in.log.Error().Err(err).Msg("store snapshot at shutdown failed; the next start replays the commits")
 			}
 		}
@@ -290,20 +295,49 @@ func (in *ingester) process(c Caller, id string) error {
 	}
 	in.sinceSnap += n
 	if in.sinceSnap >= in.snapEvery {
-		return in.snapshot()
+		return in.snapshot(false)
 	}
 	return nil
 }
 
-// snapshot writes the store and the number of commits it covers.
-// Callers hold in.mu, so no batch is applied meanwhile.
-func (in *ingester) snapshot() error {
-	start := time.Now()
-	if err := in.store.writeSnapshot(in.snapshotPath(), in.seq); err != nil {
+// snapshot writes the store and the number of commits it covers: in the
+// background (ingestion goes on; a second one waits its turn and is
+// skipped if one is running), or, at shutdown, at once. Callers hold
+// in.mu, so the view taken is that of a whole number of batches.
+func (in *ingester) snapshot(wait bool) error {
+	if !wait && !in.snapMu.TryLock() {
+		return nil // one is being written; the next commit tries again
+	}
+	if wait {
+		in.snapMu.Lock()
+	}
+	v, err := in.store.view(in.seq)
+	if err != nil {
+		in.snapMu.Unlock()
 		return fmt.Errorf("writing the store snapshot: %w", err)
 	}
-	in.log.Info().Uint64("commits", in.seq).Int("records_since_last", in.sinceSnap).Dur("took", time.Since(start)).Msg("store snapshot written")
-	in.snapSeq, in.sinceSnap = in.seq, 0
+	records := in.sinceSnap
+	in.sinceSnap = 0
+	write := func() error {
+		defer in.snapMu.Unlock()
+		start := time.Now()
+		if err := v.write(in.snapshotPath()); err != nil {
+			return fmt.Errorf("writing the store snapshot: %w", err)
+		}
+		in.snapSeq.Store(v.seq)
+		in.log.Info().Uint64("commits", v.seq).Int("records_since_last", records).Dur("took", time.Since(start)).Msg("store snapshot written")
+		return nil
+	}
+	if wait {
+		return write()
+	}
+	in.snapWG.Add(1)
+	go func() {
+		defer in.snapWG.Done()
+		if err := write(); err != nil {
+			in.log.Error().Err(err).Msg("background store snapshot failed; the commits still hold everything")
+		}
+	}()
 	return nil
 }
 

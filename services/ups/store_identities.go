@@ -3,6 +3,7 @@ package ups
 import (
 	"encoding/binary"
 	"hash/maphash"
+	"slices"
 	"unsafe"
 )
 
@@ -38,9 +39,10 @@ func (t *identityTable) len() int { return len(t.offs) }
 
 // key returns the key of identity n. It points into the arena: never
 // changed, valid as long as the table.
-func (t *identityTable) key(n uint32) string {
-	o := t.offs[n]
-	chunk := t.chunks[o>>32]
+func (t *identityTable) key(n uint32) string { return keyAt(t.chunks, t.offs[n]) }
+
+func keyAt(chunks [][]byte, o uint64) string {
+	chunk := chunks[o>>32]
 	at := int(o & (1<<32 - 1))
 	l, w := binary.Uvarint(chunk[at:])
 	if l == 0 {
@@ -48,6 +50,22 @@ func (t *identityTable) key(n uint32) string {
 	}
 	return unsafe.String(&chunk[at+w], int(l))
 }
+
+// identityView is the identities a table held at one moment; it stays
+// readable while the table grows (offsets and arena bytes never change).
+type identityView struct {
+	chunks [][]byte
+	offs   []uint64
+}
+
+// view returns the table as it is. Callers hold the store's lock.
+func (t *identityTable) view() identityView {
+	return identityView{chunks: slices.Clone(t.chunks), offs: t.offs[:len(t.offs):len(t.offs)]}
+}
+
+func (v identityView) len() int { return len(v.offs) }
+
+func (v identityView) key(n uint32) string { return keyAt(v.chunks, v.offs[n]) }
 
 // lookup returns the number of a key.
 func (t *identityTable) lookup(k string) (uint32, bool) {

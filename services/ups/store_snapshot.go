@@ -39,30 +39,81 @@ var errBadSnapshot = errors.New("ups: corrupt store snapshot")
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// writeSnapshot writes the store to path atomically. The caller keeps
-// the store from changing meanwhile (the ingester, its only writer,
-// writes snapshots itself).
-func (s *profileStore) writeSnapshot(path string, seq uint64) error {
+// storeView is the store as it was at one moment, for a snapshot to be
+// written from while batches go on being applied. Taking it copies only
+// the fragment and block tables (a few dozen bytes a profile): their
+// bytes, the dictionaries' strings and the identities' arena never change
+// once written.
+type storeView struct {
+	seq    uint64
+	scopes []scopeView
+}
+
+type scopeView struct {
+	key         scopeKey
+	schema      []byte
+	datasets    []string
+	dict, pdict dictView
+	ids         identityView
+	frags       []fragment
+	blocks      []eventBlock
+	nEvents     int
+}
+
+// dictView is the first n strings of a Dict.
+type dictView struct {
+	d *pql.Dict
+	n int
+}
+
+// view takes a storeView of the store after seq commits.
+func (s *profileStore) view(seq uint64) (*storeView, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	v := &storeView{seq: seq}
+	for k, sc := range s.scopes {
+		schema, err := sc.schema.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		v.scopes = append(v.scopes, scopeView{
+			key:      k,
+			schema:   schema,
+			datasets: slices.Clone(sc.datasets),
+			dict:     dictView{sc.dict, sc.dict.Len()},
+			pdict:    dictView{sc.pdict, sc.pdict.Len()},
+			ids:      sc.ids.view(),
+			frags:    slices.Clone(sc.frags),
+			blocks:   slices.Clone(sc.blocks),
+			nEvents:  sc.nEvents,
+		})
+	}
+	slices.SortFunc(v.scopes, func(a, b scopeView) int {
+		return cmp.Or(cmp.Compare(a.key.org, b.key.org), cmp.Compare(a.key.sandbox, b.key.sandbox))
+	})
+	return v, nil
+}
+
+// writeSnapshot writes the store to path atomically.
+func (s *profileStore) writeSnapshot(path string, seq uint64) error {
+	v, err := s.view(seq)
+	if err != nil {
+		return err
+	}
+	return v.write(path)
+}
+
+// write writes the view to path atomically. It needs no lock.
+func (v *storeView) write(path string) error {
 	return writeAtomic(path, 0o644, func(f io.Writer) error {
 		crc := crc32.New(castagnoli)
 		bw := bufio.NewWriterSize(io.MultiWriter(f, crc), 1<<20)
 		w := snapWriter{w: bw}
 		w.bytes([]byte(snapshotMagic))
-		w.uvarint(seq)
-		keys := make([]scopeKey, 0, len(s.scopes))
-		for k := range s.scopes {
-			keys = append(keys, k)
-		}
-		slices.SortFunc(keys, func(a, b scopeKey) int {
-			return cmp.Or(cmp.Compare(a.org, b.org), cmp.Compare(a.sandbox, b.sandbox))
-		})
-		w.uvarint(uint64(len(keys)))
-		for _, k := range keys {
-			if err := w.scope(k, s.scopes[k]); err != nil {
-				return err
-			}
+		w.uvarint(v.seq)
+		w.uvarint(uint64(len(v.scopes)))
+		for i := range v.scopes {
+			w.scope(&v.scopes[i])
 		}
 		if err := bw.Flush(); err != nil {
 			return err
@@ -99,23 +150,19 @@ func (w *snapWriter) strs(ss []string) {
 	}
 }
 
-func (w *snapWriter) scope(k scopeKey, sc *scopeStore) error {
-	w.str(k.org)
-	w.str(k.sandbox)
-	schema, err := sc.schema.MarshalBinary()
-	if err != nil {
-		return err
-	}
-	w.bytes(schema)
+func (w *snapWriter) scope(sc *scopeView) {
+	w.str(sc.key.org)
+	w.str(sc.key.sandbox)
+	w.bytes(sc.schema)
 	w.strs(sc.datasets)
 	// The dictionaries and identities are sections of known size, so a
 	// reader builds them in parallel with the fragments and blocks.
 	w.uvarint(uint64(sc.ids.len()))
-	for _, d := range []*pql.Dict{sc.dict, sc.pdict} {
+	for _, d := range []dictView{sc.dict, sc.pdict} {
 		var sec []byte
-		sec = binary.AppendUvarint(sec, uint64(d.Len()))
-		for i := range d.Len() {
-			str := d.String(uint32(i))
+		sec = binary.AppendUvarint(sec, uint64(d.n))
+		for i := range d.n {
+			str := d.d.String(uint32(i))
 			sec = append(binary.AppendUvarint(sec, uint64(len(str))), str...)
 		}
 		w.bytes(sec)
@@ -142,7 +189,6 @@ func (w *snapWriter) scope(k scopeKey, sc *scopeStore) error {
 		w.bytes(b.data)
 	}
 	w.uvarint(uint64(sc.nEvents))
-	return nil
 }
 
 // readSnapshot loads a snapshot into an empty store and returns the
