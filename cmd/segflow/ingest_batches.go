@@ -67,28 +67,70 @@ func planBatches(targets []ingestTarget, per int) []plannedBatch {
 	return out
 }
 
-// ingestAll ingests the targets batch by batch. It stops at the first
-// batch that fails; the report holds the batches done until then.
+// ingestAll ingests the targets batch by batch, uploading the next batch
+// while the Platform processes the one before (it processes a dataset's
+// batches one at a time, so waiting first would leave it idle). It stops
+// at the first batch that fails; the report holds the batches done until
+// then (and the one after it, already sent).
 func ingestAll(ctx context.Context, c *platform.Client, targets []ingestTarget, opts ingestOptions) (ingestReport, error) {
 	start := time.Now()
+	opts.progress = &syncWriter{w: opts.progress} // uploads and waits print at once
 	var rep ingestReport
 	plan := planBatches(targets, opts.filesPerBatch)
+	var (
+		waiting      chan awaited // the batch being processed, if any
+		lastFinished time.Time
+	)
+	collect := func() error {
+		r := <-waiting
+		waiting = nil
+		lastFinished = r.finished
+		rep.batches = append(rep.batches, r.br)
+		return r.err
+	}
 	for i, pb := range plan {
-		br, err := ingestBatch(ctx, c, pb, fmt.Sprintf("%d/%d", i+1, len(plan)), opts)
-		if br.id != "" {
-			rep.batches = append(rep.batches, br)
+		br, err := sendBatch(ctx, c, pb, fmt.Sprintf("%d/%d", i+1, len(plan)), opts)
+		if waiting != nil {
+			if werr := collect(); werr != nil {
+				if err == nil {
+					// Already completed: see it through, so the report
+					// says what became of it.
+					r := awaitBatch(ctx, c, br, lastFinished, opts)
+					rep.batches = append(rep.batches, r.br)
+				}
+				rep.elapsed = time.Since(start)
+				return rep, werr
+			}
 		}
 		if err != nil {
+			if br.id != "" {
+				rep.batches = append(rep.batches, br)
+			}
 			rep.elapsed = time.Since(start)
 			return rep, err
 		}
+		waiting = make(chan awaited, 1)
+		go func(br batchReport, after time.Time) {
+			waiting <- awaitBatch(ctx, c, br, after, opts)
+		}(br, lastFinished)
+	}
+	var err error
+	if waiting != nil {
+		err = collect()
 	}
 	rep.elapsed = time.Since(start)
-	return rep, nil
+	return rep, err
 }
 
-// ingestBatch creates, fills, completes and waits for one batch.
-func ingestBatch(ctx context.Context, c *platform.Client, pb plannedBatch, label string, opts ingestOptions) (batchReport, error) {
+// awaited is a batch processed (or failed).
+type awaited struct {
+	br       batchReport
+	finished time.Time
+	err      error
+}
+
+// sendBatch creates, fills and completes one batch.
+func sendBatch(ctx context.Context, c *platform.Client, pb plannedBatch, label string, opts ingestOptions) (batchReport, error) {
 	out := opts.progress
 	br := batchReport{datasetID: pb.dataset.ID, datasetName: pb.dataset.Name, files: len(pb.files)}
 	for _, f := range pb.files {
@@ -120,25 +162,50 @@ func ingestBatch(ctx context.Context, c *platform.Client, pb plannedBatch, label
 		return br, fmt.Errorf("ingest: completing batch %s: %w", b.ID, err)
 	}
 	br.upload = time.Since(start)
+	br.completed = time.Now()
 	fmt.Fprintf(out, "ingest:   uploaded %s in %s (%s/s); processing…\n", humanBytes(br.bytes), seconds(br.upload), humanBytes(perSecond(br.bytes, br.upload)))
+	return br, nil
+}
 
-	completed := time.Now()
+// awaitBatch waits for a completed batch. Its processing time counts from
+// when the Platform could start it: its COMPLETE, or the end of the batch
+// before (after), whichever is later.
+func awaitBatch(ctx context.Context, c *platform.Client, br batchReport, after time.Time, opts ingestOptions) awaited {
+	out := opts.progress
 	stop := reportWhile(out, opts.progressEvery, func(d time.Duration) string {
-		return fmt.Sprintf("ingest:   batch %s still processing after %s\n", b.ID, seconds(d))
+		return fmt.Sprintf("ingest:   batch %s still processing after %s\n", br.id, seconds(d))
 	})
-	done, err := c.WaitBatch(ctx, b.ID, opts.poll)
+	done, err := c.WaitBatch(ctx, br.id, opts.poll)
 	stop()
-	br.processing = time.Since(completed)
+	finished := time.Now()
+	began := br.completed
+	if after.After(began) {
+		began = after
+	}
+	br.processing = finished.Sub(began)
 	br.status, br.records = done.Status, done.Metrics.RecordsWritten
 	var failed *platform.BatchFailedError
 	if errors.As(err, &failed) {
-		return br, batchFailure(ctx, c, failed.Batch, opts)
+		return awaited{br, finished, batchFailure(ctx, c, failed.Batch, opts)}
 	}
 	if err != nil {
-		return br, fmt.Errorf("ingest: waiting for batch %s: %w", b.ID, err)
+		return awaited{br, finished, fmt.Errorf("ingest: waiting for batch %s: %w", br.id, err)}
 	}
-	fmt.Fprintf(out, "ingest:   %s: %d records in %s (%s records/s)\n", done.Status, br.records, seconds(br.processing), rate(br.records, br.processing))
-	return br, nil
+	fmt.Fprintf(out, "ingest:   %s: batch %s, %d records in %s (%s records/s)\n", done.Status, br.id, br.records, seconds(br.processing), rate(br.records, br.processing))
+	return awaited{br, finished, nil}
+}
+
+// syncWriter serializes writes from the uploading and the waiting
+// goroutines.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 func uniqueNames(files []inputFile) error {

@@ -19,7 +19,8 @@ type batchReport struct {
 	bytes                      int64
 	records                    int64         // written, per Catalog
 	upload                     time.Duration // create, uploads and COMPLETE
-	processing                 time.Duration // COMPLETE acknowledged to success seen
+	completed                  time.Time     // when COMPLETE was acknowledged
+	processing                 time.Duration // from when it could start (COMPLETE, or the end of the batch before) to success seen
 	status                     string
 }
 
