@@ -46,9 +46,10 @@ type scopeStore struct {
 	blocks  []eventBlock
 	nEvents int
 
-	version  uint64 // bumped by every apply
+	// groups caches persons by merge rule (mergeRule.key) until the next
+	// apply. Scans fill it under the store's read lock, hence its own lock.
 	groupsMu sync.Mutex
-	groups   map[string]*grouping // by mergeRule.key, for this version
+	groups   map[string]*grouping
 }
 
 // eventBlock is the events of one identity (see store_events.go).
@@ -71,7 +72,7 @@ type fragment struct {
 	dataset    uint32
 	identities []uint32 // the primary first
 	seq        uint64   // ingestion order: higher is newer
-	data       []byte   // pql binary, strings inline
+	data       []byte   // pql binary, strings numbered by the scope's pdict
 }
 
 // newFragment and newEvent are records on their way in, from a batch,
@@ -145,7 +146,6 @@ func (s *profileStore) begin(c Caller, schema *pql.Schema, seq uint64) *applier 
 		s.scopes[k] = sc
 	}
 	sc.schema = schema
-	sc.version++
 	sc.groups = nil
 	return &applier{s: s, sc: sc, seq: seq, events: make([]newEvent, 0, applyChunk)}
 }
