@@ -105,6 +105,14 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 	if err != nil {
 		return nil, err
 	}
+	// A kill while a snapshot was written leaves its temporary file: as
+	// big as the store, and never to be renamed.
+	stale, _ := filepath.Glob(filepath.Join(dir, ".store.snapshot.*"))
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			log.Warn().Err(err).Str("path", f).Msg("removing an unfinished snapshot")
+		}
+	}
 	snapSeq, err := store.readSnapshot(in.snapshotPath())
 	if errors.Is(err, errBadSnapshot) {
 		// The commits alone rebuild the store: slower, never wrong.

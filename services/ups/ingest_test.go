@@ -2,6 +2,7 @@ package ups
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -384,5 +385,19 @@ func TestSampleOnFirstStart(t *testing.T) {
 	rec = e.get(catDev, "prod", "/dataSets")
 	if err := json.Unmarshal(rec.Body.Bytes(), &sets); err != nil || len(sets) != 2 {
 		t.Fatalf("datasets after a restart: %s", rec.Body)
+	}
+}
+
+// A snapshot left half-written by a kill is removed at the next start.
+func TestUnfinishedSnapshotRemoved(t *testing.T) {
+	e := newCatEnv(t)
+	e.srv.Close()
+	tmp := filepath.Join(e.cfg.DataDir, "ingest", ".store.snapshot.12345")
+	if err := os.WriteFile(tmp, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.restart()
+	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s is still there: %v", tmp, err)
 	}
 }
