@@ -47,14 +47,16 @@ const (
 // ErrCorrupt is returned when binary data does not decode.
 var ErrCorrupt = errors.New("pql: corrupt binary value")
 
-// Encoder writes the binary form of Values. It is not safe for
-// concurrent use (its Dict is).
+// Encoder writes the binary form of Values. With Cache set it is not
+// safe for concurrent use (its Dict always is).
 type Encoder struct {
 	// Dict, when set, numbers the strings it admits (see Dict.Admit)
 	// instead of writing them inline.
 	Dict *Dict
-	// known caches numbers the Dict gave: most strings repeat, and the
-	// cache spares the Dict's lock.
+	// Cache keeps the numbers the Dict gave in the Encoder, sparing the
+	// Dict's lock: worth it where strings repeat (event columns), not
+	// where most are unique (profiles).
+	Cache bool
 	known map[string]uint32
 }
 
@@ -187,7 +189,7 @@ func (e *Encoder) appendString(buf []byte, s string) []byte {
 	if e.Dict != nil {
 		id, ok := e.known[s]
 		if !ok {
-			if id, ok = e.Dict.Admit(s); ok {
+			if id, ok = e.Dict.Admit(s); ok && e.Cache {
 				if e.known == nil || len(e.known) >= maxKnown {
 					e.known = make(map[string]uint32)
 				}

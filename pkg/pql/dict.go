@@ -14,7 +14,7 @@ import (
 // lock, for any number it has been handed (through a lock or channel that
 // also published the data holding it).
 type Dict struct {
-	mu    sync.Mutex // guards index, seen and adding
+	mu    sync.RWMutex // guards index and adding
 	index map[string]uint32
 	pages atomic.Pointer[[]*dictPage]
 	// n is atomic because Len may run concurrently with Add: a Decoder
@@ -22,11 +22,13 @@ type Dict struct {
 	// string, so a number below Len always resolves.
 	n atomic.Uint32
 
-	// seen remembers (as a Bloom filter) strings Admit met once: unique
-	// strings (emails, ids) cost less inline than as dictionary entries,
-	// so only a second sighting admits a string.
-	seen []uint64
-	seed maphash.Seed
+	// seen remembers (as a Bloom filter, set with atomic operations)
+	// strings Admit met once: unique strings (emails, ids) cost less
+	// inline than as dictionary entries, so only a second sighting admits
+	// a string.
+	seenOnce sync.Once
+	seen     []atomic.Uint64
+	seed     maphash.Seed
 }
 
 // dictSeenBits is the size of the Bloom filter: 64 Mbit (8 MB) keeps
@@ -81,34 +83,37 @@ func (d *Dict) add(s string) uint32 {
 // (then it is added); otherwise it notes s and returns false, and the
 // caller keeps s inline.
 func (d *Dict) Admit(s string) (uint32, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if id, ok := d.index[s]; ok {
+	// Most calls find s numbered already, or meet it for the first time:
+	// neither takes the write lock, so encoders on every CPU go on at once.
+	d.mu.RLock()
+	id, ok := d.index[s]
+	d.mu.RUnlock()
+	if ok {
 		return id, true
 	}
-	if d.seen == nil {
-		d.seen = make([]uint64, dictSeenBits/64)
-	}
+	d.seenOnce.Do(func() { d.seen = make([]atomic.Uint64, dictSeenBits/64) })
 	h := maphash.String(d.seed, s)
 	h1, h2 := uint32(h), uint32(h>>32)|1
 	seen := true
 	for i := range uint32(3) {
 		bit := (h1 + i*h2) % dictSeenBits
-		if d.seen[bit/64]&(1<<(bit%64)) == 0 {
+		mask := uint64(1) << (bit % 64)
+		if d.seen[bit/64].Or(mask)&mask == 0 {
 			seen = false
-			d.seen[bit/64] |= 1 << (bit % 64)
 		}
 	}
 	if !seen {
 		return 0, false
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	return d.add(s), true
 }
 
 // Lookup returns the number of s if it has one.
 func (d *Dict) Lookup(s string) (uint32, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.mu.RLock()
+	defer d.mu.RUnlock()
 	id, ok := d.index[s]
 	return id, ok
 }
