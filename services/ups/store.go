@@ -2,7 +2,6 @@ package ups
 
 import (
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/segflow/segflow/pkg/pql"
@@ -166,16 +165,7 @@ func (a *applier) fragment(f newFragment) {
 		return
 	}
 	sc.fragIndex[key] = uint32(len(sc.frags))
-	sc.frags = appendDoubling(sc.frags, frag)
-}
-
-// appendDoubling appends, doubling the capacity when it is full: append's
-// gentler growth copies a table of millions of entries many more times.
-func appendDoubling[T any](s []T, v T) []T {
-	if len(s) == cap(s) {
-		s = slices.Grow(s, max(len(s), 1024))
-	}
-	return append(s, v)
+	sc.frags = append(sc.frags, frag)
 }
 
 // event adds an ExperienceEvent.
@@ -219,7 +209,7 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 		if _, ok := byIdentity[id]; !ok {
 			order = append(order, id)
 			if sc.blockOf[id] == 0 {
-				sc.blocks = appendDoubling(sc.blocks, eventBlock{identity: id})
+				sc.blocks = append(sc.blocks, eventBlock{identity: id})
 				sc.blockOf[id] = uint32(len(sc.blocks))
 			}
 		}
@@ -275,7 +265,7 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 func (sc *scopeStore) identity(k identityKey) uint32 {
 	id := sc.ids.add(string(k))
 	if int(id) == len(sc.blockOf) {
-		sc.blockOf = appendDoubling(sc.blockOf, 0)
+		sc.blockOf = append(sc.blockOf, 0)
 	}
 	return id
 }
