@@ -109,10 +109,9 @@ func ingestAll(ctx context.Context, c *platform.Client, targets []ingestTarget, 
 			rep.elapsed = time.Since(start)
 			return rep, err
 		}
-		waiting = make(chan awaited, 1)
-		go func(br batchReport, after time.Time) {
-			waiting <- awaitBatch(ctx, c, br, after, opts)
-		}(br, lastFinished)
+		ch, after := make(chan awaited, 1), lastFinished
+		waiting = ch
+		go func() { ch <- awaitBatch(ctx, c, br, after, opts) }()
 	}
 	var err error
 	if waiting != nil {
