@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -218,4 +219,33 @@ func TestIngestKindMismatch(t *testing.T) {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return lines[len(lines)-1]
+}
+
+// Batches are pipelined: the next one is uploaded while the one before
+// processes. When an earlier batch fails, the one already sent is seen
+// through and reported, and the run fails with the first batch's error.
+func TestIngestPipelinedBatches(t *testing.T) {
+	env := testUPS(t)
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "a-bad.json", `{"_id":"x1","identityMap":{"ECID":[{"id":"e1"}]}}`+"\n")
+	good := writeFile(t, dir, "b-good.json", `{"_id":"x2","timestamp":"2025-01-02T10:00:00Z","identityMap":{"ECID":[{"id":"e1"}]}}`+"\n")
+	stdout, stderr, err := runSegflow(t, env, "ingest", "-name", "web", "-create", "-class", "event", "-files-per-batch", "1", bad, good)
+	if err == nil || !strings.Contains(err.Error(), "1 of 1 records rejected") {
+		t.Fatalf("err = %v, want the first batch's failure\n%s", err, stderr)
+	}
+	if !strings.Contains(stderr, "batch 2/2") || !strings.Contains(stdout+stderr, "success") {
+		t.Errorf("the second batch was not sent and seen through:\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+	}
+	// Three good batches in a row all land.
+	var files []string
+	for i := range 3 {
+		files = append(files, writeFile(t, dir, fmt.Sprintf("ok-%d.json", i), fmt.Sprintf(`{"_id":"y%d","timestamp":"2025-01-02T10:00:00Z","identityMap":{"ECID":[{"id":"e%d"}]}}`+"\n", i, i)))
+	}
+	stdout, stderr, err = runSegflow(t, env, append([]string{"ingest", "-name", "web", "-files-per-batch", "1"}, files...)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	if n := strings.Count(stderr, "success: batch"); n != 3 {
+		t.Errorf("%d batches succeeded, want 3:\n%s\n%s", n, stdout, stderr)
+	}
 }
