@@ -144,17 +144,26 @@ func (e *Encoder) Append(buf []byte, v Value) []byte {
 type ColumnEncoder struct {
 	Enc      *Encoder
 	buf      []byte
+	prev     Value
 	from, to int // the previous value's encoding in buf
 	run      int // repeats of it not yet written
 }
 
 // Reset starts a new column, appended to buf.
 func (c *ColumnEncoder) Reset(buf []byte) {
-	c.buf, c.from, c.to, c.run = buf, -1, -1, 0
+	c.buf, c.prev, c.from, c.to, c.run = buf, Value{}, -1, -1, 0
 }
 
 // Append adds the next value.
 func (c *ColumnEncoder) Append(v Value) {
+	// A repeat is found before encoding: cheaper, and a string met twice
+	// in one column is not offered to the Dict twice (which would admit
+	// every profile's own identity).
+	if c.from >= 0 && identical(v, c.prev) {
+		c.run++
+		return
+	}
+	c.prev = v
 	start := len(c.buf)
 	c.buf = c.Enc.Append(c.buf, v)
 	if c.from >= 0 && string(c.buf[start:]) == string(c.buf[c.from:c.to]) {
@@ -174,6 +183,20 @@ func (c *ColumnEncoder) Append(v Value) {
 		c.run = 0
 	}
 	c.from, c.to = start, len(c.buf)
+}
+
+// identical reports whether a and b are the same value of the same kind
+// (Equal would take the integer 1 for the double 1.0).
+func identical(a, b Value) bool {
+	if a.kind != b.kind || a.num != b.num || a.str != b.str || len(a.list) != len(b.list) {
+		return false
+	}
+	for i := range a.list {
+		if !identical(a.list[i], b.list[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // Bytes returns the buffer with the column written.

@@ -649,28 +649,37 @@ func binColumn(enc *Encoder, prefix []byte, vs []Value) []byte {
 	return c.Bytes()
 }
 
-// binColumnWant is the column encoding built independently: each value
-// is encoded in turn (by enc, which must be in the state the column's
-// encoder was in: with a Dict, a twin fed the same values), and each run
-// of equal encodings is written once, then tagSame and the number of
-// repeats.
+// binColumnWant is the column encoding built independently: a value
+// identical to the one before (same kinds all through) is a repeat without
+// being encoded; any other is encoded in turn (by enc, which must be in
+// the state the column's encoder was in: with a Dict, a twin fed the same
+// values), and is a repeat too if its encoding is the run's. Each run is
+// written once, then tagSame and the number of repeats.
 func binColumnWant(enc *Encoder, vs []Value) []byte {
-	encs := make([][]byte, len(vs))
+	var out, head []byte
+	var prev Value
+	repeats := 0
+	flush := func() {
+		if repeats > 0 {
+			out = binary.AppendUvarint(append(out, tagSame), uint64(repeats))
+			repeats = 0
+		}
+	}
 	for i, v := range vs {
-		encs[i] = enc.Append(nil, v)
-	}
-	var out []byte
-	for i := 0; i < len(vs); {
-		j := i + 1
-		for j < len(vs) && bytes.Equal(encs[j], encs[i]) {
-			j++
+		if i > 0 && identical(v, prev) {
+			repeats++
+			continue
 		}
-		out = append(out, encs[i]...)
-		if j-i > 1 {
-			out = binary.AppendUvarint(append(out, tagSame), uint64(j-i-1))
+		prev = v
+		e := enc.Append(nil, v)
+		if i > 0 && bytes.Equal(e, head) {
+			repeats++
+			continue
 		}
-		i = j
+		flush()
+		out, head = append(out, e...), e
 	}
+	flush()
 	return out
 }
 
