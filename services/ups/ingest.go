@@ -138,7 +138,7 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 			return nil, fmt.Errorf("replaying commits.log: batch %s: %w", e.Batch, err)
 		}
 		in.seq++
-		n, err := in.applyTo(caller, b, store.schema(caller).Clone())
+		n, err := in.applyTo(caller, b, store.schema(caller).Clone(), 0)
 		if err != nil {
 			// Committed files are never changed by ups: someone edited or
 			// removed them. Starting without them would silently lose data.
@@ -290,7 +290,7 @@ func (in *ingester) process(c Caller, id string) error {
 		return fmt.Errorf("committing batch %s: %w", id, err)
 	}
 	in.seq++
-	n, err := in.applyTo(c, b, v.schema)
+	n, err := in.applyTo(c, b, v.schema, v.records)
 	if err != nil {
 		// The commit stands, and a restart replays it; until then the
 		// store lacks (part of) the batch. Only a disk failure or someone
@@ -424,7 +424,8 @@ func (in *ingester) validate(c Caller, b batch) (*validated, error) {
 // applyTo puts a committed batch's records in the profile store when its
 // dataset is enabled for Profile, reading its files a second time. A row
 // error here means the files changed since they were validated.
-func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema) (int, error) {
+// records, when known from validation, sizes the store's tables once.
+func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema, records int) (int, error) {
 	ds, err := in.catalog.dataset(c, b.DatasetID)
 	if err != nil {
 		return 0, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
@@ -445,6 +446,9 @@ func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema) (int, error) 
 	}
 	a := in.store.begin(c, schema, in.seq)
 	defer a.end()
+	if !event {
+		a.reserveFragments(records)
+	}
 	conv := newApplier(schema, event, b.DatasetID, a.sc.pdict)
 	n := 0
 	var rowErrs []rowError

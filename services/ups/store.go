@@ -2,6 +2,7 @@ package ups
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/segflow/segflow/pkg/pql"
@@ -166,6 +167,12 @@ func (a *applier) fragment(f newFragment) {
 	}
 	sc.fragIndex[key] = uint32(len(sc.frags))
 	sc.frags = append(sc.frags, frag)
+}
+
+// reserveFragments makes room for n more fragments at once: growing a
+// table of millions of entries step by step copies it many times.
+func (a *applier) reserveFragments(n int) {
+	a.sc.frags = slices.Grow(a.sc.frags, n)
 }
 
 // event adds an ExperienceEvent.
