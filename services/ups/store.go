@@ -111,10 +111,9 @@ func newScopeStore(schema *pql.Schema) *scopeStore {
 // into a Clone of it and hands the clone back to apply.
 func (s *profileStore) schema(c Caller) *pql.Schema {
 	s.mu.RLock()
-	sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]
-	s.mu.RUnlock()
-	if ok {
-		return sc.schema
+	defer s.mu.RUnlock()
+	if sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]; ok {
+		return sc.schema // begin replaces it under the write lock
 	}
 	return pql.NewXDMSchema()
 }

@@ -266,15 +266,6 @@ func (r *blockReader) id(decode bool) string {
 	return ""
 }
 
-// blockLen returns how many events a block holds.
-func blockLen(block []byte) int {
-	n, w := binary.Uvarint(block)
-	if w <= 0 {
-		return 0
-	}
-	return int(n)
-}
-
 // eventReader materializes blocks into Values. It reuses its memory: what
 // read returns is valid until the next reset.
 type eventReader struct {
