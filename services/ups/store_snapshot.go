@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/segflow/segflow/pkg/pql"
 )
@@ -277,6 +278,14 @@ func (r *snapReader) bytes(max uint64) []byte {
 
 func (r *snapReader) str() string { return string(r.bytes(0)) }
 
+// alias reads a string without copying it: it points into the mapping,
+// which never changes, and is only for callers that keep a copy (a
+// million identities need not be allocated twice at start-up).
+func (r *snapReader) alias() string {
+	b := r.bytes(0)
+	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
 // count reads a count that must not exceed what the file can hold.
 func (r *snapReader) count() int {
 	n := r.uvarint()
@@ -381,7 +390,7 @@ func readDict(sec []byte) (*pql.Dict, error) {
 	n := r.count()
 	d := pql.NewDictSize(n)
 	for i := 0; i < n && r.err == nil; i++ {
-		if d.Add(string(r.bytes(0))) != uint32(i) {
+		if d.Add(r.alias()) != uint32(i) { // Add keeps its own copy
 			return nil, errors.New("a repeated dictionary string")
 		}
 	}
@@ -396,7 +405,7 @@ func readIdentities(sec []byte, n int) (*identityTable, error) {
 	r := snapReader{data: sec}
 	t := newIdentityTableSize(n)
 	for i := 0; i < n && r.err == nil; i++ {
-		if t.add(string(r.bytes(0))) != uint32(i) {
+		if t.add(r.alias()) != uint32(i) { // add copies into its arena
 			return nil, errors.New("a repeated identity")
 		}
 	}
