@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -358,7 +359,7 @@ type pqFloats struct {
 func TestReadParquetNaN(t *testing.T) {
 	nan := float32(0)
 	nan = nan / nan
-	in := []pqFloats{{ID: "a", F: 1.5}, {ID: "b", F: 1e-7, G: &nan}, {ID: "c", F: -0.0, G: ptr(float32(3))}, {ID: "d", F: posInf()}}
+	in := []pqFloats{{ID: "a", F: 1.5}, {ID: "b", F: 1e-7, G: &nan}, {ID: "c", F: math.Copysign(0, -1), G: ptr(float32(3))}, {ID: "d", F: posInf()}}
 	recs, bad, err := readParquet(t, writeParquet(t, in))
 	if err != nil {
 		t.Fatal(err)
