@@ -25,8 +25,9 @@ type converter struct {
 	ids     identityFields
 	lay     eventLayout
 	apply   bool
-	pdict   *pql.Dict    // applying fragments: the scope's Dict for them
-	w       recordWriter // for learn and fromMap, which run serially
+	pdict   *pql.Dict        // applying fragments: the scope's Dict for them
+	w       recordWriter     // for learn and fromMap, which run serially
+	k       pql.KnownDecoder // for learn
 }
 
 // recordWriter writes records' binary form, reusing a buffer: each record
@@ -103,13 +104,7 @@ func (c *converter) worker() func(row int, line []byte) any {
 // without a change by the time they arrive: try that first, as learning
 // takes the schema's write lock and stops the workers.
 func (c *converter) learn(l learn) any {
-	var v pql.Value
-	var err error
-	if c.event {
-		v, err = c.schema.DecodeKnownEvent(l.line)
-	} else {
-		v, err = c.schema.DecodeKnownProfile(l.line)
-	}
+	v, err := c.k.Decode(c.schema, l.line, c.event)
 	if errors.Is(err, pql.ErrSchemaChange) {
 		if c.event {
 			v, err = c.schema.DecodeEvent(l.line)
