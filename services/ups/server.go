@@ -35,6 +35,7 @@ type Server struct {
 	catalog  *catalog
 	policies *policyStore
 	store    *profileStore
+	members  *memberships
 	ingest   *ingester
 	mux      *http.ServeMux
 	handler  http.Handler
@@ -90,6 +91,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		catalog:  cat,
 		policies: policies,
 		store:    store,
+		members:  newMemberships(),
 		ingest:   ing,
 		mux:      http.NewServeMux(),
 		metrics:  m,

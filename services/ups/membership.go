@@ -1,0 +1,174 @@
+package ups
+
+import (
+	"slices"
+	"sort"
+	"sync"
+)
+
+// memberStatus is a segment membership's status, as XDM's
+// segmentmembership datatype has it.
+type memberStatus uint8
+
+const (
+	statusNone memberStatus = iota
+	statusRealized
+	statusExisting
+	statusExited
+)
+
+func (s memberStatus) String() string {
+	switch s {
+	case statusRealized:
+		return "realized"
+	case statusExisting:
+		return "existing"
+	case statusExited:
+		return "exited"
+	}
+	return ""
+}
+
+// parseMemberStatus reads a status name; ok is false for anything else.
+func parseMemberStatus(s string) (memberStatus, bool) {
+	switch s {
+	case "realized":
+		return statusRealized, true
+	case "existing":
+		return statusExisting, true
+	case "exited":
+		return statusExited, true
+	}
+	return statusNone, false
+}
+
+// qualified reports whether the status counts as in the segment.
+func (s memberStatus) qualified() bool { return s == statusRealized || s == statusExisting }
+
+// segmentMembers is one segment's memberships in a scope, as its last
+// successful segment job left them: the identities (the numbers of the
+// profiles' shown identities, see scanPerson.Identity) that qualify or
+// have exited, ascending. Immutable once published.
+type segmentMembers struct {
+	ids    []uint32
+	status []memberStatus
+	at     []int64 // lastQualificationTime, unix microseconds
+}
+
+// get returns the membership of identity id.
+func (m *segmentMembers) get(id uint32) (memberStatus, int64) {
+	if m == nil {
+		return statusNone, 0
+	}
+	i, ok := slices.BinarySearch(m.ids, id)
+	if !ok {
+		return statusNone, 0
+	}
+	return m.status[i], m.at[i]
+}
+
+// len is how many memberships (of any status) there are.
+func (m *segmentMembers) len() int {
+	if m == nil {
+		return 0
+	}
+	return len(m.ids)
+}
+
+// exitedRetention is how long an exited membership is kept (the
+// Platform drops those older than 30 days).
+const exitedRetention = 30 * 24 * 3600 * 1_000_000 // microseconds
+
+// next computes the memberships after a job that found qualifying (the
+// identity numbers of the qualifying profiles, in any order) at now:
+// they are realized at now; earlier members that no longer qualify exit
+// at now; exits older than the retention are dropped. exits counts the
+// new exits.
+func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembers, exits int) {
+	q := slices.Clone(qualifying)
+	slices.Sort(q)
+	q = slices.Compact(q)
+	out = &segmentMembers{
+		ids:    make([]uint32, 0, len(q)+m.len()/8),
+		status: make([]memberStatus, 0, len(q)+m.len()/8),
+		at:     make([]int64, 0, len(q)+m.len()/8),
+	}
+	add := func(id uint32, st memberStatus, at int64) {
+		out.ids = append(out.ids, id)
+		out.status = append(out.status, st)
+		out.at = append(out.at, at)
+	}
+	var old segmentMembers
+	if m != nil {
+		old = *m
+	}
+	i, j := 0, 0
+	for i < len(old.ids) || j < len(q) {
+		switch {
+		case j < len(q) && (i == len(old.ids) || q[j] < old.ids[i]):
+			add(q[j], statusRealized, now)
+			j++
+		case j < len(q) && q[j] == old.ids[i]:
+			add(q[j], statusRealized, now)
+			i++
+			j++
+		default: // an old membership that does not qualify now
+			st, at := old.status[i], old.at[i]
+			if st.qualified() {
+				add(old.ids[i], statusExited, now)
+				exits++
+			} else if now-at < exitedRetention {
+				add(old.ids[i], st, at)
+			}
+			i++
+		}
+	}
+	return out, exits
+}
+
+// memberships is the segment memberships of every scope. Readers take a
+// view: a map that is replaced, never changed, when a job publishes.
+type memberships struct {
+	mu     sync.RWMutex
+	scopes map[scopeKey]membershipView
+}
+
+// membershipView is one scope's memberships by segment id.
+type membershipView map[string]*segmentMembers
+
+func newMemberships() *memberships {
+	return &memberships{scopes: map[scopeKey]membershipView{}}
+}
+
+// view returns the caller's scope's memberships as they are now.
+func (ms *memberships) view(c Caller) membershipView {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	return ms.scopes[scopeKey{c.Org, c.Sandbox}]
+}
+
+// publish replaces the memberships of the given segments.
+func (ms *memberships) publish(c Caller, segs map[string]*segmentMembers) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	k := scopeKey{c.Org, c.Sandbox}
+	old := ms.scopes[k]
+	v := make(membershipView, len(old)+len(segs))
+	for id, m := range old {
+		v[id] = m
+	}
+	for id, m := range segs {
+		v[id] = m
+	}
+	ms.scopes[k] = v
+}
+
+// segmentIDs returns the ids of the segments with memberships, sorted.
+func (v membershipView) segmentIDs() []string {
+	ids := make([]string, 0, len(v))
+	for id := range v {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}

@@ -1,0 +1,174 @@
+package ups
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// scanOptions say how a parallel scan runs.
+type scanOptions struct {
+	// Parts is how many contiguous ranges the persons are cut into (at
+	// least Workers; more gives finer progress and smaller export files).
+	// Zero: four per worker.
+	Parts int
+	// Workers is how many goroutines scan; zero: GOMAXPROCS.
+	Workers int
+	// Sample, when in (0, 1), visits each person with that probability,
+	// decided by a hash of Seed and the person's number: a uniform
+	// Bernoulli sample, the same for the same seed and store.
+	Sample float64
+	Seed   uint64
+	// Progress, when set, counts the persons visited so far.
+	Progress *atomic.Int64
+	// Total, when set, receives the number of persons before the scan
+	// starts (estimates report progress against it).
+	Total *atomic.Int64
+}
+
+// scanInfo is what a finished scan saw.
+type scanInfo struct {
+	Total   int // persons in the scope
+	Visited int // persons handed to fn (all of them unless sampled)
+}
+
+// scanPerson is the Profile of a parallel scan plus where it sits.
+type scanPerson struct {
+	Profile
+	// Person is its index in the grouping (stable until the next batch).
+	Person uint32
+	// Identity is the number of the identity shown as its id: what
+	// segment memberships are keyed by.
+	Identity uint32
+
+	sc *scopeStore
+	g  *grouping
+}
+
+// scan calls fn for every merged profile of the caller's scope, as spec
+// says, from several goroutines: persons are cut into opt.Parts
+// contiguous ranges, and the calls of one part come from one goroutine,
+// in person order. fn must not keep p, nor call the store (the scan holds
+// its read lock). The first error stops the scan and is returned; so is
+// ctx's error when it is cancelled.
+func (s *profileStore) scan(ctx context.Context, c Caller, spec scanSpec, opt scanOptions, fn func(part int, p *scanPerson) error) (scanInfo, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]
+	if !ok {
+		return scanInfo{}, ctx.Err()
+	}
+	g := sc.cachedGrouping(spec.rule)
+	n := len(g.persons)
+	if opt.Total != nil {
+		opt.Total.Store(int64(n))
+	}
+	workers := opt.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	parts := opt.Parts
+	if parts <= 0 {
+		parts = 4 * workers
+	}
+	parts = max(1, min(parts, n))
+	var threshold uint64 = math.MaxUint64
+	sampled := opt.Sample > 0 && opt.Sample < 1
+	if sampled {
+		threshold = uint64(opt.Sample * math.MaxUint64)
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next, visited atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, parts) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := newMaterializer(sc)
+			p := scanPerson{sc: sc, g: g}
+			for {
+				part := int(next.Add(1) - 1)
+				if part >= parts || ctx.Err() != nil {
+					return
+				}
+				lo, hi := part*n/parts, (part+1)*n/parts
+				seen := 0
+				for i := lo; i < hi; i++ {
+					if sampled && mix64(opt.Seed^uint64(i)) > threshold {
+						continue
+					}
+					if seen++; seen&1023 == 0 {
+						if ctx.Err() != nil {
+							return
+						}
+						if opt.Progress != nil {
+							opt.Progress.Add(1024)
+						}
+					}
+					if err := m.person(g, i, spec, &p.Profile); err != nil {
+						cancel(err)
+						return
+					}
+					p.Person = uint32(i)
+					p.Identity = g.persons[i].key
+					if err := fn(part, &p); err != nil {
+						cancel(err)
+						return
+					}
+				}
+				visited.Add(int64(seen))
+				if opt.Progress != nil {
+					opt.Progress.Add(int64(seen & 1023))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return scanInfo{}, err
+	}
+	return scanInfo{Total: n, Visited: int(visited.Load())}, nil
+}
+
+// mix64 is SplitMix64's finalizer: a fast, well-spread hash of x.
+func mix64(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
+	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
+	return x ^ (x >> 31)
+}
+
+// Namespaces calls fn with each distinct identity namespace of the
+// person (of its fragments and of its events' identities): what segment
+// and export jobs count profiles by.
+func (p *scanPerson) Namespaces(fn func(ns string)) {
+	sc, g := p.sc, p.g
+	pr := g.persons[p.Person]
+	var seen [8]string
+	n := 0
+	add := func(id uint32) {
+		ns, _, _ := cutIdentity(identityKey(sc.ids.key(id)))
+		for _, s := range seen[:n] {
+			if s == ns {
+				return
+			}
+		}
+		if n < len(seen) {
+			seen[n] = ns
+			n++
+		}
+		fn(ns)
+	}
+	for _, fi := range g.frags[pr.fragStart:pr.fragEnd] {
+		for _, id := range sc.frags[fi].identities {
+			add(id)
+		}
+	}
+	for _, b := range g.blocks[pr.blockStart:pr.blockEnd] {
+		add(sc.blocks[b].identity)
+	}
+}
