@@ -34,6 +34,7 @@ type Server struct {
 	tokens   *tokenIssuer
 	catalog  *catalog
 	policies *policyStore
+	segments *definitionStore
 	store    *profileStore
 	members  *memberships
 	ingest   *ingester
@@ -75,6 +76,10 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("opening the merge policies in SEGFLOW_DATA_DIR: %w", err)
 	}
 	store := newProfileStore()
+	segments, err := openDefinitionStore(filepath.Join(cfg.DataDir, "segments"), now, policies, store.schema)
+	if err != nil {
+		return nil, fmt.Errorf("opening the segment definitions in SEGFLOW_DATA_DIR: %w", err)
+	}
 	ing, err := openIngester(filepath.Join(cfg.DataDir, "ingest"), cat, store, opts.Logger, cfg.SnapshotRecords)
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding the profile store from SEGFLOW_DATA_DIR: %w", err)
@@ -90,6 +95,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		tokens:   &tokenIssuer{key: key, ttl: cfg.TokenTTL, now: now, clients: byID},
 		catalog:  cat,
 		policies: policies,
+		segments: segments,
 		store:    store,
 		members:  newMemberships(),
 		ingest:   ing,
@@ -119,6 +125,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	api := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.gateway(h)) }
 	s.catalogRoutes(api)
 	s.mergePolicyRoutes(api)
+	s.segmentDefinitionRoutes(api)
 	s.ingestRoutes(api)
 	s.mux.Handle("/", s.gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		catalogError(w, http.StatusNotFound, titleNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
