@@ -37,6 +37,7 @@ type Server struct {
 	segments *definitionStore
 	store    *profileStore
 	members  *memberships
+	segJobs  *segmentJobs
 	ingest   *ingester
 	mux      *http.ServeMux
 	handler  http.Handler
@@ -84,6 +85,17 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rebuilding the profile store from SEGFLOW_DATA_DIR: %w", err)
 	}
+	jobStore, err := openSegmentJobStore(filepath.Join(cfg.DataDir, "segmentjobs"), now)
+	if err != nil {
+		ing.close()
+		return nil, fmt.Errorf("opening the segment jobs in SEGFLOW_DATA_DIR: %w", err)
+	}
+	members := newMemberships()
+	segJobs, err := newSegmentJobs(membersDir(cfg.DataDir), jobStore, segments, policies, store, members, opts.Logger, now)
+	if err != nil {
+		ing.close()
+		return nil, fmt.Errorf("opening segmentation state in SEGFLOW_DATA_DIR: %w", err)
+	}
 	m, err := newHTTPMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -97,7 +109,8 @@ func New(cfg Config, opts Options) (*Server, error) {
 		policies: policies,
 		segments: segments,
 		store:    store,
-		members:  newMemberships(),
+		members:  members,
+		segJobs:  segJobs,
 		ingest:   ing,
 		mux:      http.NewServeMux(),
 		metrics:  m,
@@ -126,6 +139,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.catalogRoutes(api)
 	s.mergePolicyRoutes(api)
 	s.segmentDefinitionRoutes(api)
+	s.segmentJobRoutes(api)
 	s.ingestRoutes(api)
 	s.mux.Handle("/", s.gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		catalogError(w, http.StatusNotFound, titleNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -135,7 +149,10 @@ func (s *Server) routes(g prometheus.Gatherer) {
 // Close stops background work (batch processing). A batch in hand is
 // finished; queued ones resume at the next start. Close may be called
 // more than once.
-func (s *Server) Close() { s.ingest.close() }
+func (s *Server) Close() {
+	s.segJobs.close()
+	s.ingest.close()
+}
 
 // Handler returns the HTTP API.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -172,3 +172,13 @@ func (p *scanPerson) Namespaces(fn func(ns string)) {
 		add(sc.blocks[b].identity)
 	}
 }
+
+// identityCount is how many identities the caller's scope has numbered.
+func (s *profileStore) identityCount(c Caller) int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]; ok {
+		return sc.ids.len()
+	}
+	return 0
+}

@@ -28,50 +28,9 @@ func TestStoreScale(t *testing.T) {
 	if n <= 0 {
 		t.Skip("set SEGFLOW_STORE_SCALE to a number of profiles")
 	}
-	cfg := gen.Config{Profiles: n, EventsPerProfile: 20, Seed: 1, Now: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)}
-	store := newProfileStore()
 	c := Caller{Org: "ORG", Sandbox: "prod"}
-	var seq uint64
-	// load applies records as the ingester's apply pass does, a batch
-	// every 250,000 records.
-	load := func(event bool, write func(gen.Config, io.Writer) error) int {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(write(cfg, pw)) }()
-		schema := store.schema(c).Clone()
-		seq++
-		a := store.begin(c, schema, seq)
-		conv := newApplier(schema, event, "ds", a.sc.pdict)
-		total, inBatch := 0, 0
-		_, err := records.ConvertJSONLines(pr, conv.worker, func(row int, r any) error {
-			if l, ok := r.(learn); ok {
-				r = conv.learn(l)
-			}
-			switch r := r.(type) {
-			case newFragment:
-				a.fragment(r)
-			case newEvent:
-				a.event(r)
-			default:
-				return fmt.Errorf("row %d: %v", row, r)
-			}
-			total++
-			if inBatch++; inBatch == 250_000 {
-				a.end()
-				seq++
-				a, inBatch = store.begin(c, schema, seq), 0
-			}
-			return nil
-		}, 0)
-		a.end()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return total
-	}
 	start := time.Now()
-	profiles := load(false, gen.Profiles)
-	t.Logf("profiles loaded in %v", time.Since(start))
-	events := load(true, gen.Events)
+	store, seq, profiles, events := loadScaleStore(t, c, n)
 	took := time.Since(start)
 	heap := func() uint64 {
 		runtime.GC()
@@ -174,4 +133,54 @@ func (s *profileStore) blockStats(t *testing.T, c Caller) {
 	for name, sz := range named {
 		t.Logf("  %-40s %.1f bytes/event", name, float64(sz)/float64(n))
 	}
+}
+
+// scaleConfig is the generated data set of the scale tests.
+func scaleConfig(n int) gen.Config {
+	return gen.Config{Profiles: n, EventsPerProfile: 20, Seed: 1, Now: time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)}
+}
+
+// loadScaleStore applies n generated profiles and their events to a new
+// store as the ingester's apply pass does, a batch every 250,000 records.
+// It returns the store, the last batch's seq and the record counts.
+func loadScaleStore(t testing.TB, c Caller, n int) (store *profileStore, seq uint64, profiles, events int) {
+	cfg := scaleConfig(n)
+	store = newProfileStore()
+	load := func(event bool, write func(gen.Config, io.Writer) error) int {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(write(cfg, pw)) }()
+		schema := store.schema(c).Clone()
+		seq++
+		a := store.begin(c, schema, seq)
+		conv := newApplier(schema, event, "ds", a.sc.pdict)
+		total, inBatch := 0, 0
+		_, err := records.ConvertJSONLines(pr, conv.worker, func(row int, r any) error {
+			if l, ok := r.(learn); ok {
+				r = conv.learn(l)
+			}
+			switch r := r.(type) {
+			case newFragment:
+				a.fragment(r)
+			case newEvent:
+				a.event(r)
+			default:
+				return fmt.Errorf("row %d: %v", row, r)
+			}
+			total++
+			if inBatch++; inBatch == 250_000 {
+				a.end()
+				seq++
+				a, inBatch = store.begin(c, schema, seq), 0
+			}
+			return nil
+		}, 0)
+		a.end()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return total
+	}
+	profiles = load(false, gen.Profiles)
+	events = load(true, gen.Events)
+	return store, seq, profiles, events
 }

@@ -1,0 +1,126 @@
+package ups
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/segflow/segflow/pkg/pql"
+)
+
+// scaleSegments are segments of the kinds the issue's floors name, on the
+// fields segflow gen writes.
+var scaleSegments = []struct{ name, pql string }{
+	{"attribute", `homeAddress.countryCode = "US"`},
+	{"string", `person.name.lastName.startsWith("S")`},
+	{"loyalty", `loyalty.tier = "gold" or loyalty.tier = "platinum"`},
+	{"birth date", `person.birthDate < date(1970, 1, 1)`},
+	{"30-day views", `xEvent[eventType = "commerce.productViews" and timestamp occurs <= 30 days before now].count() > 2`},
+	{"purchase sum", `xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal) > 500`},
+	{"abandons", `xEvent[eventType = "commerce.productListRemovals"].count() >= 3`},
+}
+
+// TestSegmentScale evaluates scaleSegments over SEGFLOW_SEGMENT_SCALE
+// generated profiles (20 events each), one pass each and then all in one
+// pass, and logs the times. The store is built once and kept as a
+// snapshot in the system's temporary directory, so a second run starts in
+// seconds. Skipped unless the variable is set:
+//
+//	SEGFLOW_SEGMENT_SCALE=1000000 go test -run TestSegmentScale -v -timeout 1h ./services/ups/
+func TestSegmentScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SEGFLOW_SEGMENT_SCALE"))
+	if n <= 0 {
+		t.Skip("set SEGFLOW_SEGMENT_SCALE to a number of profiles")
+	}
+	c := Caller{Org: "ORG", Sandbox: "prod"}
+	store := scaleStore(t, c, n)
+	rule := mergeRule{Graph: "none", Attribute: "timestampOrdered"}
+	now := scaleConfig(n).Now
+	start := time.Now()
+	store.mu.RLock()
+	store.scopes[scopeKey{c.Org, c.Sandbox}].cachedGrouping(rule)
+	store.mu.RUnlock()
+	t.Logf("grouping persons: %v", time.Since(start))
+	var all []evalSegment
+	for _, s := range scaleSegments {
+		q, err := pql.Parse(s.pql)
+		if err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		seg := evalSegment{id: s.name, q: q}
+		all = append(all, seg)
+		pass, err := newSegmentPass(store.schema(c), rule, []evalSegment{seg}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		best := time.Duration(1 << 62)
+		var res evalResult
+		for range 3 {
+			start := time.Now()
+			if res, err = pass.run(context.Background(), store, c, now, scanOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			best = min(best, time.Since(start))
+		}
+		t.Logf("%-14s %8d of %d profiles in %v", s.name, len(res.members[0]), res.info.Total, best)
+	}
+	pass, err := newSegmentPass(store.schema(c), rule, all, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if _, err := pass.run(context.Background(), store, c, now, scanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("all %d segments in one pass: %v", len(all), time.Since(start))
+}
+
+// scaleStore returns a store of n generated profiles: read from the
+// snapshot a former run left, or built and snapshotted.
+func scaleStore(t *testing.T, c Caller, n int) *profileStore {
+	path := filepath.Join(os.TempDir(), fmt.Sprintf("segflow-scale-%d-seed1.snapshot", n))
+	store := newProfileStore()
+	start := time.Now()
+	if _, err := store.readSnapshot(path); err == nil {
+		if f, _ := store.counts(c); f == n {
+			t.Logf("store read from %s in %v", path, time.Since(start))
+			return store
+		}
+	}
+	store, seq, _, _ := loadScaleStore(t, c, n)
+	t.Logf("store built in %v", time.Since(start))
+	if err := store.writeSnapshot(path, seq); err != nil {
+		t.Logf("keeping the store for the next run: %v", err)
+	}
+	return store
+}
+
+// BenchmarkSegmentPass evaluates each of scaleSegments over 20,000
+// generated profiles (400,000 events); ns/op is one pass.
+func BenchmarkSegmentPass(b *testing.B) {
+	c := Caller{Org: "ORG", Sandbox: "prod"}
+	store, _, _, _ := loadScaleStore(b, c, 20_000)
+	rule := mergeRule{Graph: "none", Attribute: "timestampOrdered"}
+	now := scaleConfig(20_000).Now
+	for _, s := range scaleSegments {
+		b.Run(s.name, func(b *testing.B) {
+			q, err := pql.Parse(s.pql)
+			if err != nil {
+				b.Fatal(err)
+			}
+			pass, err := newSegmentPass(store.schema(c), rule, []evalSegment{{id: s.name, q: q}}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				if _, err := pass.run(context.Background(), store, c, now, scanOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
