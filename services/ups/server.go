@@ -33,6 +33,7 @@ type Server struct {
 	now      func() time.Time
 	tokens   *tokenIssuer
 	catalog  *catalog
+	exports  *exporter
 	policies *policyStore
 	segments *definitionStore
 	store    *profileStore
@@ -100,12 +101,19 @@ func New(cfg Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	exports, err := openExporter(cfg.DataDir, cat, policies, store, members, filepath.Join(cfg.DataDir, "ingest", "commits.log"), opts.Logger, now)
+	if err != nil {
+		segJobs.close()
+		ing.close()
+		return nil, fmt.Errorf("opening the export jobs in SEGFLOW_DATA_DIR: %w", err)
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      opts.Logger,
 		now:      now,
 		tokens:   &tokenIssuer{key: key, ttl: cfg.TokenTTL, now: now, clients: byID},
 		catalog:  cat,
+		exports:  exports,
 		policies: policies,
 		segments: segments,
 		store:    store,
@@ -137,6 +145,8 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	}
 	api := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.gateway(h)) }
 	s.catalogRoutes(api)
+	s.exportRoutes(api)
+	s.dataAccessRoutes(api)
 	s.mergePolicyRoutes(api)
 	s.segmentDefinitionRoutes(api)
 	s.segmentJobRoutes(api)
@@ -151,6 +161,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 // more than once.
 func (s *Server) Close() {
 	s.segJobs.close()
+	s.exports.close()
 	s.ingest.close()
 }
 
