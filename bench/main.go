@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -49,6 +50,7 @@ type options struct {
 	data      string
 	keep      bool
 	json      bool
+	jsonFile  string
 	duckRuns  int
 	verbose   bool
 }
@@ -63,6 +65,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.data, "data", "", "reuse the data set in `DIR` (written by segflow gen or -keep); generated there first if DIR has no manifest.json")
 	fs.BoolVar(&o.keep, "keep", false, "keep the generated data set (and ups's data directory)")
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of the table")
+	fs.StringVar(&o.jsonFile, "json-file", "", "also write the results as JSON to `FILE`")
 	fs.IntVar(&o.duckRuns, "duckdb-runs", 3, "DuckDB runs per query; the fastest counts")
 	fs.BoolVar(&o.verbose, "v", false, "show ups's warnings")
 	fs.Usage = func() {
@@ -91,6 +94,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	res, err := b.run(ctx)
 	if err != nil {
 		return err
+	}
+	if o.jsonFile != "" {
+		var buf bytes.Buffer
+		if err := printJSON(&buf, res); err != nil {
+			return err
+		}
+		if err := os.WriteFile(o.jsonFile, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
 	}
 	if o.json {
 		if err := printJSON(stdout, res); err != nil {

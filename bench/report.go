@@ -23,8 +23,14 @@ func printReport(w io.Writer, res results) {
 		gen = fmt.Sprintf("generated in %s", msString(res.GenerateMs))
 	}
 	fmt.Fprintf(w, "data: %s in %d files (%s)\n", sizeString(res.DataBytes), res.DataFiles, gen)
-	fmt.Fprintf(w, "load: ups %s (batch ingestion over HTTP, until both batches succeeded), DuckDB %s (read_json into two tables)\n",
-		msString(res.UPSLoadMs), msString(res.DuckDBLoadMs))
+	rate := func(v float64) string {
+		if v <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0fk records/s", float64(res.Profiles+res.Events)/v)
+	}
+	fmt.Fprintf(w, "load: ups %s, %s (batch ingestion over HTTP, until both batches succeeded); DuckDB %s, %s (read_json into two tables)\n",
+		msString(res.UPSLoadMs), rate(res.UPSLoadMs), msString(res.DuckDBLoadMs), rate(res.DuckDBLoadMs))
 	fmt.Fprintf(w, "first segment job after the load (%s, cold): %s wall, %d ms profileSegmentationTime\n\n",
 		attributeSegment, msString(res.ColdJob.WallMs), res.ColdJob.SegmentationMs)
 
