@@ -191,8 +191,10 @@ type call struct {
 	jsonBody   any
 	upload     io.ReaderAt
 	uploadSize int64
-	// idempotent marks a POST that is safe to repeat.
+	// idempotent marks a POST (or PATCH) that is safe to repeat.
 	idempotent bool
+	// header holds more request headers (x-profile-instance-id).
+	header http.Header
 	// out, if set, receives the 2xx JSON answer.
 	out any
 }
@@ -316,12 +318,10 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 		// The gateway wants a content type on every write, even an empty one.
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("x-api-key", c.cfg.ClientID)
-	req.Header.Set("x-gw-ims-org-id", c.cfg.OrgID)
-	req.Header.Set("x-sandbox-name", c.cfg.Sandbox)
-	req.Header.Set("x-request-id", reqID)
-	req.Header.Set("Accept", "application/json")
+	c.setHeaders(req, token, reqID)
+	for k, v := range cl.header {
+		req.Header[k] = append([]string(nil), v...)
+	}
 
 	start := time.Now()
 	resp, err := c.hc.Do(req)
@@ -347,6 +347,16 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 		return fmt.Errorf("platform: %s: %d answer is not the expected JSON: %w (%s)", cl.op, resp.StatusCode, err, excerpt(data))
 	}
 	return nil
+}
+
+// setHeaders sets the gateway headers every call carries.
+func (c *Client) setHeaders(req *http.Request, token, reqID string) {
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("x-api-key", c.cfg.ClientID)
+	req.Header.Set("x-gw-ims-org-id", c.cfg.OrgID)
+	req.Header.Set("x-sandbox-name", c.cfg.Sandbox)
+	req.Header.Set("x-request-id", reqID)
+	req.Header.Set("Accept", "application/json")
 }
 
 // newRequestID is the x-request-id of one call, the same for its retries
