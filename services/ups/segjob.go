@@ -20,26 +20,26 @@ var errSegmentJobNotFound = errors.New("segment job not found")
 // The evaluation state that is not part of the wire shape lives beside it
 // in segmentJobRecord.
 type SegmentJob struct {
-	ID                  string             `json:"id"`
-	ImsOrgID            string             `json:"imsOrgId"`
-	Sandbox             sandboxView        `json:"sandbox"`
-	ProfileInstanceID   string             `json:"profileInstanceId"`
-	Source              string             `json:"source"`
-	Status              string             `json:"status"`
-	BatchID             string             `json:"batchId"`
-	ComputeJobID        int64              `json:"computeJobId"`
-	ComputeGatewayJobID string             `json:"computeGatewayJobId"`
-	Segments            []segmentJobEntry  `json:"segments"`
-	Metrics             segmentJobMetrics  `json:"metrics"`
-	Errors              []segmentJobError  `json:"errors"`
-	RequestID           string             `json:"requestId"`
-	Schema              schemaNameView     `json:"schema"`
-	ModelName           string             `json:"modelName"`
-	Properties          map[string]string  `json:"properties,omitempty"`
-	Links               segmentJobLinks    `json:"_links"`
-	UpdateTime          int64              `json:"updateTime"`   // Unix ms
-	CreationTime        int64              `json:"creationTime"` // Unix ms
-	UpdateEpoch         int64              `json:"updateEpoch"`  // Unix s
+	ID                  string            `json:"id"`
+	ImsOrgID            string            `json:"imsOrgId"`
+	Sandbox             sandboxView       `json:"sandbox"`
+	ProfileInstanceID   string            `json:"profileInstanceId"`
+	Source              string            `json:"source"`
+	Status              string            `json:"status"`
+	BatchID             string            `json:"batchId"`
+	ComputeJobID        int64             `json:"computeJobId"`
+	ComputeGatewayJobID string            `json:"computeGatewayJobId"`
+	Segments            []segmentJobEntry `json:"segments"`
+	Metrics             segmentJobMetrics `json:"metrics"`
+	Errors              []segmentJobError `json:"errors"`
+	RequestID           string            `json:"requestId"`
+	Schema              schemaNameView    `json:"schema"`
+	ModelName           string            `json:"modelName"`
+	Properties          map[string]string `json:"properties,omitempty"`
+	Links               segmentJobLinks   `json:"_links"`
+	UpdateTime          int64             `json:"updateTime"`   // Unix ms
+	CreationTime        int64             `json:"creationTime"` // Unix ms
+	UpdateEpoch         int64             `json:"updateEpoch"`  // Unix s
 }
 
 // segmentJobEntry is one segment of a job, as it was when the job was
@@ -50,11 +50,11 @@ type segmentJobEntry struct {
 }
 
 type segmentJobSegment struct {
-	ID            string          `json:"id"`
-	Version       int             `json:"version"`
-	Expression    PQLExpression   `json:"expression"`
-	MergePolicyID string          `json:"mergePolicyId"`
-	MergePolicy   policyRef       `json:"mergePolicy"`
+	ID            string        `json:"id"`
+	Version       int           `json:"version"`
+	Expression    PQLExpression `json:"expression"`
+	MergePolicyID string        `json:"mergePolicyId"`
+	MergePolicy   policyRef     `json:"mergePolicy"`
 }
 
 type policyRef struct {
