@@ -40,6 +40,7 @@ type Server struct {
 	members  *memberships
 	segJobs  *segmentJobs
 	ingest   *ingester
+	previews *previews
 	mux      *http.ServeMux
 	handler  http.Handler
 	metrics  *httpMetrics
@@ -123,6 +124,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		mux:      http.NewServeMux(),
 		metrics:  m,
 	}
+	s.previews = newPreviews(s.store, s.members, now, opts.Logger)
 	s.routes(opts.Gatherer)
 	s.handler = s.instrument(s.mux)
 	if cfg.SampleProfiles > 0 {
@@ -150,6 +152,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 	s.mergePolicyRoutes(api)
 	s.segmentDefinitionRoutes(api)
 	s.segmentJobRoutes(api)
+	s.previewRoutes(api)
 	s.ingestRoutes(api)
 	s.mux.Handle("/", s.gateway(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		catalogError(w, http.StatusNotFound, titleNotFound, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path))
@@ -160,6 +163,7 @@ func (s *Server) routes(g prometheus.Gatherer) {
 // finished; queued ones resume at the next start. Close may be called
 // more than once.
 func (s *Server) Close() {
+	s.previews.close()
 	s.segJobs.close()
 	s.exports.close()
 	s.ingest.close()
