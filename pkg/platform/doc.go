@@ -14,15 +14,23 @@
 //	if errors.Is(err, platform.ErrRateLimited) { ... }
 //
 // Operations live in one file per API family: catalog.go (datasets),
-// batch.go (Catalog batches, waiting for one) and ingest.go (batch
-// ingestion, failed rows). Each describes its requests with a call and
-// hands it to Client.do, which owns auth, headers, retries, errors and
-// metrics (client.go, ims.go, retry.go, errors.go, metrics.go); segment
-// definitions, jobs, exports and Data Access add a file the same way.
+// batch.go (Catalog batches, waiting for one), ingest.go (batch
+// ingestion, failed rows), segments.go (segment definitions, conversion),
+// preview.go (previews and estimates), segmentjobs.go (segment jobs),
+// exportjobs.go (export jobs) and dataaccess.go (a batch's files, resumable
+// downloads). Each describes its requests with a call and hands it to
+// Client.do, which owns auth, headers, retries, errors and metrics
+// (client.go, ims.go, retry.go, errors.go, metrics.go); wire.go holds the
+// shared wire types, wait.go the polling of jobs (capped exponential
+// backoff with jitter, a deadline, *JobFailedError).
 //
-// Only what is safe is retried: GET, HEAD, PUT and DELETE, a POST whose
-// operation is idempotent (CompleteBatch, AbortBatch), any request rejected with 429
-// or refused before it was sent, and any request once after a 401 with a
-// new token. A create that got a 5xx or a broken connection is returned
-// to the caller, who can look the object up before trying again.
+// Only what is safe is retried: GET, HEAD, PUT and DELETE, a POST or PATCH
+// whose operation is idempotent (CompleteBatch, AbortBatch, a definition's
+// whole-object PATCH, a conversion, a preview), any request rejected with
+// 429 or refused before it was sent, and any request once after a 401
+// with a new token. A create that got a 5xx or a broken connection —
+// dataset, batch, segment definition, segment job, export job — is
+// returned to the caller, who can look the object up (FindDatasets,
+// FindSegmentDefinitions, ListSegmentJobs, FindExportJobs) before trying
+// again.
 package platform
