@@ -131,7 +131,10 @@ func (f *FieldList) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &l); err != nil {
 		return &json.UnmarshalTypeError{Value: jsonValueKind(b), Type: reflect.TypeFor[FieldList]()}
 	}
-	*f = l
+	*f = nil
+	for _, p := range l {
+		*f = append(*f, strings.TrimSpace(p)) // blank entries are left for Validate to refuse
+	}
 	return nil
 }
 
@@ -211,6 +214,9 @@ func ParseRequest(body []byte) (Request, error) {
 	}
 	if err := checkFields(data, reflect.TypeFor[Request](), "", true); err != nil {
 		return r, err
+	}
+	if len(r.Labels) == 0 {
+		r.Labels = nil // {} and absent are the same
 	}
 	if r.RequestID == "" && fromEnvelope {
 		r.RequestID = DeriveRequestID(env.Source + "\x00" + env.ID)
