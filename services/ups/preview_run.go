@@ -30,14 +30,14 @@ type previews struct {
 	now     func() time.Time
 	log     zerolog.Logger
 
-	// Knobs. Tests change them before the first run.
+	// Knobs, which a run copies when it is made. Tests change them.
 	sampling samplingRule
 	keep     int           // qualifying profiles kept per run, for paging
 	ttl      time.Duration // how long a finished run is kept
 	perScope int           // runs kept per sandbox
 	workers  int           // scan goroutines; 0: GOMAXPROCS
 	parts    int           // ranges the persons are cut into
-	seed     func() uint64 // the sampling seed of a run
+	seed     func() uint64 // a run's sampling seed; requests call it concurrently
 	// visit, when set, is called after each profile a run reads, with
 	// the profiles its part has read: tests hold a run there.
 	visit func(ctx context.Context, partRead int64)
@@ -121,6 +121,12 @@ type previewRun struct {
 	spec     scanSpec
 	external []*segmentMembers // memberships of the inSegment ids, by slot
 	cancel   context.CancelFunc
+	// The knobs of previews, as they were when the run was made.
+	sampling samplingRule
+	seed     uint64
+	keep     int
+	workers  int
+	visit    func(ctx context.Context, partRead int64)
 
 	// Progress, readable while the run scans.
 	total    atomic.Int64 // persons in the sandbox
@@ -236,6 +242,11 @@ func (ps *previews) prepare(c Caller, q *pql.Query, rule mergeRule) (*previewRun
 		external: external,
 		counts:   make([]partCount, max(1, ps.parts)),
 		state:    previewNew,
+		sampling: ps.sampling,
+		seed:     ps.seed(),
+		keep:     ps.keep,
+		workers:  ps.workers,
+		visit:    ps.visit,
 	}
 	return r, nil
 }
@@ -398,7 +409,7 @@ type partState struct {
 	profiles []uint32
 }
 
-// execute scans the caller's profiles, sampled as ps.sampling says, and
+// execute scans the caller's profiles, sampled as r.sampling says, and
 // works out the result.
 func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult, error) {
 	c := r.caller
@@ -407,11 +418,11 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 	// the scan then finds cached). Should a batch land in between, the
 	// statistics still use the scan's own count.
 	n := ps.store.previewPopulation(c, r.spec.rule)
-	rate := ps.sampling.rate(n)
+	rate := r.sampling.rate(n)
 	r.total.Store(int64(n))
 	r.expected.Store(expectedRows(n, rate))
 	states := make([]partState, len(r.counts))
-	opt := scanOptions{Parts: len(r.counts), Workers: ps.workers, Sample: rate, Seed: ps.seed(), Total: &r.total}
+	opt := scanOptions{Parts: len(r.counts), Workers: r.workers, Sample: rate, Seed: r.seed, Total: &r.total}
 	info, err := ps.store.scan(ctx, c, r.spec, opt, func(part int, sp *scanPerson) error {
 		st, cnt := &states[part], &r.counts[part]
 		if st.runner == nil {
@@ -445,13 +456,13 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 				}
 				st.ns[ns]++
 			})
-			if st.kept < ps.keep {
+			if st.kept < r.keep {
 				st.profiles = sp.appendPreviewIdentities(st.profiles)
 				st.kept++
 			}
 		}
-		if ps.visit != nil {
-			ps.visit(ctx, read)
+		if r.visit != nil {
+			r.visit(ctx, read)
 		}
 		return nil
 	})
@@ -472,7 +483,7 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 		}
 		// Parts are contiguous ranges in person order: taken in order,
 		// the profiles kept are the first ones, deterministically.
-		for j := 0; j < len(st.profiles) && len(res.starts) < ps.keep; {
+		for j := 0; j < len(st.profiles) && len(res.starts) < r.keep; {
 			res.starts = append(res.starts, len(res.profiles))
 			end := j + 1 + int(st.profiles[j])
 			res.profiles = append(res.profiles, st.profiles[j:end]...)
