@@ -320,25 +320,25 @@ func (c *Client) PreviewResults(ctx context.Context, previewID string, offset, l
 }
 
 // PreviewProfiles pages through the preview's profiles, pageSize at a
-// time (0: DefaultPreviewPage), and returns at most max of them (0: all).
-func (c *Client) PreviewProfiles(ctx context.Context, previewID string, pageSize, max int) ([]PreviewProfile, error) {
+// time (0: DefaultPreviewPage), and returns at most limit of them (0: all).
+func (c *Client) PreviewProfiles(ctx context.Context, previewID string, pageSize, limit int) ([]PreviewProfile, error) {
 	if pageSize <= 0 {
 		pageSize = DefaultPreviewPage
 	}
 	var out []PreviewProfile
 	offset := 0
 	for range maxPages {
-		limit := pageSize
-		if max > 0 {
-			limit = min(limit, max-len(out))
+		n := pageSize
+		if limit > 0 {
+			n = min(n, limit-len(out))
 		}
-		p, err := c.PreviewResults(ctx, previewID, offset, limit)
+		p, err := c.PreviewResults(ctx, previewID, offset, n)
 		if err != nil {
 			return out, err
 		}
 		out = append(out, p.Results...)
-		if max > 0 && len(out) >= max {
-			return out[:max], nil
+		if limit > 0 && len(out) >= limit {
+			return out[:limit], nil
 		}
 		next, ok := p.NextOffset()
 		if !ok || next <= offset {

@@ -288,13 +288,23 @@ func TestWaitPollsWithCappedBackoff(t *testing.T) {
 	if _, err := f.client().WaitSegmentJob(context.Background(), refJobID, WaitOptions{Poll: poll}); err != nil {
 		t.Fatal(err)
 	}
-	// Each wait is within [ceiling/2, ceiling] (plus scheduling slack):
-	// growing, then capped.
+	// Each wait is at least half its ceiling: the polls slow down.
 	for i := 1; i < len(times); i++ {
-		gap := times[i].Sub(times[i-1])
-		c := poll.ceiling(i - 1)
-		if gap < c/2 || gap > c+100*time.Millisecond {
-			t.Errorf("wait %d = %s, want within [%s, %s]", i, gap, c/2, c)
+		if gap, c := times[i].Sub(times[i-1]), poll.ceiling(i-1); gap < c/2 {
+			t.Errorf("wait %d = %s, want at least %s", i, gap, c/2)
+		}
+	}
+	// The n-th wait is drawn from [ceiling/2, ceiling], the ceiling
+	// growing by Multiplier up to Max.
+	for n := range 12 {
+		c := poll.ceiling(n)
+		if want := min(poll.Max, poll.Initial<<n); c != want {
+			t.Errorf("ceiling(%d) = %s, want %s", n, c, want)
+		}
+		for range 200 {
+			if d := poll.half(n); d < c/2 || d > c {
+				t.Fatalf("half(%d) = %s, outside [%s, %s]", n, d, c/2, c)
+			}
 		}
 	}
 }

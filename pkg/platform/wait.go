@@ -93,39 +93,44 @@ func waitFor[T any](ctx context.Context, op string, opts WaitOptions, get func(c
 		defer cancel()
 	}
 	var last T
+	// seen is what the last poll that said something said: its state, or
+	// its transient error. A poll the context cut short says nothing.
+	var seen error
+	stopped := func(ctxErr, cut error) (T, error) {
+		if seen == nil {
+			seen = cut
+		}
+		return last, &stoppedError{op: op, ctxErr: ctxErr, lastError: seen}
+	}
 	for n := 0; ; n++ {
 		v, err := get(ctx)
-		var status string
 		switch {
 		case err == nil:
 			last = v
-			var done bool
-			var ferr error
-			status, done, ferr = final(v)
+			status, done, ferr := final(v)
 			if opts.OnPoll != nil {
 				opts.OnPoll(status, nil)
 			}
 			if done {
 				return v, ferr
 			}
+			seen = fmt.Errorf("still %s", status)
 		case ctx.Err() != nil:
 			var se *stoppedError
-			if errors.As(err, &se) {
-				return last, err
+			if errors.As(err, &se) && se.lastError != nil {
+				err = se.lastError
 			}
-			return last, &stoppedError{op: op, ctxErr: ctx.Err(), lastError: err}
+			return stopped(ctx.Err(), err)
 		case !Transient(err):
 			return last, err
 		default:
+			seen = err
 			if opts.OnPoll != nil {
 				opts.OnPoll("", err)
 			}
 		}
 		if serr := sleep(ctx, poll.half(n)); serr != nil {
-			if err == nil {
-				err = fmt.Errorf("still %s", status)
-			}
-			return last, &stoppedError{op: op, ctxErr: serr, lastError: err}
+			return stopped(serr, nil)
 		}
 	}
 }

@@ -235,10 +235,3 @@ type Link struct {
 	Href   string `json:"href"`
 	Method string `json:"method,omitempty"`
 }
-
-// MessageResponse is the answer of deletes and cancellations:
-// {"status": true, "message": "…"}.
-type MessageResponse struct {
-	Status  bool   `json:"status"`
-	Message string `json:"message"`
-}
