@@ -1,0 +1,58 @@
+package stage
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/segflow/segflow/pkg/events"
+	"github.com/segflow/segflow/pkg/platform"
+)
+
+// ProblemError is a failure that another attempt cannot fix: a rejected
+// request, a Platform 4xx, a job the Platform FAILED. The stage publishes
+// it as its failure event and acks the message.
+type ProblemError struct {
+	events.Problem
+	// Rejected marks an invalid request (request.rejected), as opposed to a
+	// failure of the Platform's work.
+	Rejected bool
+	err      error
+}
+
+func (e *ProblemError) Error() string { return e.Reason }
+
+func (e *ProblemError) Unwrap() error { return e.err }
+
+// Reject is the definer's refusal of an invalid request: p names the
+// field or the PQL position.
+func Reject(p events.Problem) error { return &ProblemError{Problem: p, Rejected: true} }
+
+// Fail is a permanent failure with reason.
+func Fail(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &ProblemError{Problem: events.Problem{Reason: err.Error()}, err: err}
+}
+
+// FromPlatform classifies an error of the Platform client: transient ones
+// (rate limits, 5xx, network) come back as they are, to be retried;
+// anything else (4xx, a FAILED job) becomes a *ProblemError carrying the
+// Platform's status, code and message. what says what was being done
+// ("creating the segment definition").
+func FromPlatform(what string, err error) error {
+	if err == nil || platform.Transient(err) || errors.Is(err, errShutdown) {
+		return err
+	}
+	p := events.Problem{Reason: fmt.Sprintf("%s: %v", what, err)}
+	var pe *platform.Error
+	if errors.As(err, &pe) {
+		p.PlatformError = &events.PlatformError{
+			Status: pe.Status, Code: pe.Code, Message: pe.Message,
+			RequestID: pe.RequestID, Operation: pe.Operation,
+		}
+	}
+	return &ProblemError{Problem: p, err: err}
+}
+
+// errShutdown is the cause of a handler's context when the stage stops:
+// its message is handed back for redelivery, not failed.
+var errShutdown = errors.New("stage: shutting down")

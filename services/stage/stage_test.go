@@ -1,0 +1,179 @@
+package stage_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/segflow/segflow/pkg/events"
+	"github.com/segflow/segflow/services/stage"
+	"github.com/segflow/segflow/services/stage/stagetest"
+)
+
+// segmenterLike is a test handler on the segmenter's subjects: it decides
+// per request what to do, by the segment's name.
+type segmenterLike struct {
+	mu    sync.Mutex
+	calls map[string]int
+	seen  map[string][]events.Intent
+}
+
+func (h *segmenterLike) Decode(body []byte, _ stage.Meta) (events.DefinitionCreated, error) {
+	_, p, err := events.DecodeAs[events.DefinitionCreated](body)
+	return p, err
+}
+
+func (h *segmenterLike) Handle(ctx context.Context, in events.DefinitionCreated, m *stage.Msg) (events.Payload, error) {
+	h.mu.Lock()
+	h.calls[in.RequestID]++
+	n := h.calls[in.RequestID]
+	h.seen[in.RequestID] = append(h.seen[in.RequestID], m.Intent)
+	h.mu.Unlock()
+	switch in.Segment.Name {
+	case "ok":
+	case "bad":
+		return nil, stage.Fail("the segment job FAILED: %s", "no such field")
+	case "flaky":
+		if n == 1 {
+			// A job is created, then the connection drops.
+			if err := m.SaveIntent(ctx, "create-segment-job", events.PlatformIDs{SegmentJobID: "job-1"}); err != nil {
+				return nil, err
+			}
+			return nil, errors.New("connection reset")
+		}
+	case "down":
+		return nil, errors.New("503 from the Platform")
+	}
+	m.Polled(3)
+	return events.NewJobSucceeded(in, "job-1", events.JobMetrics{TotalProfiles: 10, SegmentedProfiles: 4}), nil
+}
+
+func definition(id, name string) events.DefinitionCreated {
+	r := events.Request{RequestID: id, Labels: events.Labels{"team": "t"}, Definition: events.Definition{
+		Name: name, Expression: events.Expression{Type: "PQL", Format: "pql/text", Value: "true"},
+	}}
+	r.SetDefaults()
+	return events.NewDefinitionCreated(r, events.Segment{ID: "seg-" + id, Name: name, Expression: r.Definition.Expression})
+}
+
+func TestRunner(t *testing.T) {
+	env := stagetest.Start(t, nil)
+	reg := prometheus.NewRegistry()
+	metrics, err := stage.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &segmenterLike{calls: map[string]int{}, seen: map[string][]events.Intent{}}
+	r := &stage.Runner[events.DefinitionCreated]{
+		Stage: events.StageSegmenter, Handler: h, Pipeline: env.Pipeline, JS: env.JS,
+		Config:  stage.Config{Concurrency: 4, ShutdownTimeout: time.Second, Deadline: time.Hour},
+		Metrics: metrics, Log: zerolog.Nop(),
+	}
+	subj := env.Pipeline.Subjects
+	succeeded := env.Watch(t, subj.JobSucceeded)
+	failed := env.Watch(t, subj.JobFailed)
+	dead := env.Watch(t, subj.DeadLetter(events.StageSegmenter))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+
+	// Success: job.succeeded carries the request on.
+	env.Publish(t, events.StageDefiner, definition("r-ok", "ok"))
+	ev := stagetest.Next(t, succeeded)
+	var js events.JobSucceeded
+	if err := ev.DecodeData(&js); err != nil || js.RequestID != "r-ok" || js.SegmentJobID != "job-1" || js.Labels["team"] != "t" {
+		t.Fatalf("job.succeeded %+v: %v", js, err)
+	}
+	if ev.ID != events.EventID("r-ok", events.TypeJobSucceeded) || ev.Subject != "r-ok" {
+		t.Errorf("event id %q subject %q", ev.ID, ev.Subject)
+	}
+
+	// A permanent failure: job.failed, not retried.
+	env.Publish(t, events.StageDefiner, definition("r-bad", "bad"))
+	var f events.Failure
+	if err := stagetest.Next(t, failed).DecodeData(&f); err != nil || f.RequestID != "r-bad" || f.Retryable || !strings.Contains(f.Reason, "no such field") {
+		t.Fatalf("job.failed %+v: %v", f, err)
+	}
+
+	// A transient failure after creating something: the redelivery sees
+	// the intent and succeeds.
+	env.Publish(t, events.StageDefiner, definition("r-flaky", "flaky"))
+	if err := stagetest.Next(t, succeeded).DecodeData(&js); err != nil || js.RequestID != "r-flaky" {
+		t.Fatalf("flaky: %+v %v", js, err)
+	}
+	h.mu.Lock()
+	seen := h.seen["r-flaky"]
+	h.mu.Unlock()
+	if len(seen) != 2 || seen[0].SegmentJobID != "" || seen[1].SegmentJobID != "job-1" || seen[1].Step != "create-segment-job" {
+		t.Errorf("intents seen by the deliveries: %+v", seen)
+	}
+
+	// Failing on every delivery: a retryable failure and a dead letter.
+	env.Publish(t, events.StageDefiner, definition("r-down", "down"))
+	if err := stagetest.Next(t, failed).DecodeData(&f); err != nil || f.RequestID != "r-down" || !f.Retryable || f.Attempts != 3 {
+		t.Fatalf("exhausted: %+v %v", f, err)
+	}
+	var d events.DeadLetter
+	if err := stagetest.Next(t, dead).DecodeData(&d); err != nil || d.RequestID != "r-down" || d.Subject != subj.DefinitionCreated || !strings.Contains(d.Replay, "segflow dlq replay segmenter") {
+		t.Fatalf("dead letter %+v: %v", d, err)
+	}
+	if _, p, err := events.DecodeAs[events.DefinitionCreated](d.Body()); err != nil || p.RequestID != "r-down" {
+		t.Errorf("the dead letter's message: %v", err)
+	}
+
+	// Statuses.
+	for id, want := range map[string]events.State{"r-ok": events.StateDone, "r-bad": events.StateFailed, "r-down": events.StateFailed} {
+		e, err := env.Pipeline.Status.Get(context.Background(), events.StatusKey(id))
+		if err != nil {
+			t.Fatalf("status of %s: %v", id, err)
+		}
+		s, _ := events.DecodeStatus(e.Value())
+		if s.State != want || s.Stage != events.StageSegmenter || s.Labels["team"] != "t" {
+			t.Errorf("status of %s: %+v", id, s)
+		}
+	}
+
+	// Metrics: the outcomes, and a clean lint.
+	if n := testutil.ToFloat64(metricVec(t, reg, "segflow_stage_messages_total", "succeeded")); n != 2 {
+		t.Errorf("succeeded count %v", n)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %v", problems, err)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// metricVec finds the segmenter's counter with outcome in reg.
+func metricVec(t *testing.T, reg *prometheus.Registry, name, outcome string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" && l.GetValue() == outcome {
+					return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x", Help: "x"}, func() float64 { return m.GetCounter().GetValue() })
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{outcome=%q}", name, outcome)
+	return nil
+}

@@ -1,0 +1,82 @@
+package stage
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/segflow/segflow/pkg/events"
+)
+
+// updateStatus applies change to the request's status record, creating
+// it if needed. Two stages never work on one request at once, but a
+// redelivery may race its predecessor: the update is a compare-and-set,
+// retried a few times. Status is for people: a failure to write it is
+// logged, never fatal to the message.
+func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change func(*events.Status)) {
+	if m.RequestID == "" {
+		return
+	}
+	kv := r.Pipeline.Status
+	key := events.StatusKey(m.RequestID)
+	for range 5 {
+		var s events.Status
+		var rev uint64
+		e, err := kv.Get(ctx, key)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			s = events.NewStatus(m.RequestID, labelsOf(in), r.now())
+		case err != nil:
+			m.log.Warn().Err(err).Msg("reading the request status")
+			return
+		default:
+			if s, err = events.DecodeStatus(e.Value()); err != nil {
+				s = events.NewStatus(m.RequestID, labelsOf(in), r.now())
+			}
+			rev = e.Revision()
+		}
+		change(&s)
+		s.Updated = r.now()
+		data, err := s.Encode()
+		if err != nil {
+			m.log.Warn().Err(err).Msg("encoding the request status")
+			return
+		}
+		if rev == 0 {
+			_, err = kv.Create(ctx, key, data)
+		} else {
+			_, err = kv.Update(ctx, key, data, rev)
+		}
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+			m.log.Warn().Err(err).Msg("writing the request status")
+			return
+		}
+	}
+	m.log.Warn().Msg("the request status kept changing under this stage; not updated")
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// labelsOf returns the labels a payload carries.
+func labelsOf(p events.Payload) events.Labels {
+	switch p := p.(type) {
+	case events.Request:
+		return p.Labels
+	case events.DefinitionCreated:
+		return p.Labels
+	case events.JobSucceeded:
+		return p.Labels
+	case events.ExportSucceeded:
+		return p.Labels
+	case events.BatchReady:
+		return p.Labels
+	}
+	return nil
+}
