@@ -15,12 +15,12 @@ import (
 
 // Meta is what a handler's Decode knows of a message besides its body.
 type Meta struct {
-	Stream      string
-	Sequence    uint64 // stream sequence: stable across redeliveries
-	Delivery    int    // 1 for the first delivery
-	Published   time.Time
-	Subject     string
-	Header      map[string][]string
+	Stream    string
+	Sequence  uint64 // stream sequence: stable across redeliveries
+	Delivery  int    // 1 for the first delivery
+	Published time.Time
+	Subject   string
+	Header    map[string][]string
 }
 
 // Msg is one message while its handler works on it: its delivery, the
