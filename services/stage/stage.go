@@ -65,6 +65,9 @@ type Runner[In events.Payload] struct {
 	ready   bool
 }
 
+// Name is the runner's stage.
+func (r *Runner[In]) Name() events.Stage { return r.Stage }
+
 // Ready reports whether the runner is consuming.
 func (r *Runner[In]) Ready() bool {
 	r.readyMu.Lock()
