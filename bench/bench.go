@@ -104,8 +104,19 @@ type estimateLine struct {
 	ReadyMs         float64 `json:"readyMs"`
 	FloorProgressMs float64 `json:"floorFirstProgressMs"`
 	FloorReadyMs    float64 `json:"floorReadyMs"`
-	DuckDBMembers   int64   `json:"duckdbMembers"`
+	// DuckDBLow and DuckDBHigh are DuckDB's counts at the clock's
+	// readings just before the POST and just after RESULT_READY: the
+	// estimate evaluates at some instant in between. Up to
+	// fullEstimateUpTo profiles it reads every profile, so its size must
+	// lie between them.
+	DuckDBLow  int64 `json:"duckdbLow"`
+	DuckDBHigh int64 `json:"duckdbHigh"`
+	Checked    bool  `json:"checked"`
 }
+
+// fullEstimateUpTo is the population up to which an estimate reads every
+// profile (the Platform's sampling rule, aep-api.md §2).
+const fullEstimateUpTo = 1_000_000
 
 type exportLine struct {
 	exportRun
@@ -277,17 +288,35 @@ func (b *bench) run(ctx context.Context) (res results, err error) {
 	if err != nil {
 		return res, err
 	}
+	before := clock.Now().UnixMilli()
 	er, err := a.estimate(ctx, eq)
+	after := clock.Now().UnixMilli()
 	res.Estimate = estimateLine{estimateRun: er, Segment: estimateSegment, FirstProgressMs: ms(er.FirstProgress), ReadyMs: ms(er.Ready),
-		FloorProgressMs: ms(floorFirstProgress), FloorReadyMs: ms(floorEstimateReady)}
-	for _, r := range res.Segments {
-		if r.Name == estimateSegment {
-			res.Estimate.DuckDBMembers = r.DuckDBMembers
-		}
-	}
-	if err != nil {
+		FloorProgressMs: ms(floorFirstProgress), FloorReadyMs: ms(floorEstimateReady), DuckDBLow: -1, DuckDBHigh: -1}
+	switch {
+	case err != nil:
 		res.Estimate.Error = err.Error()
 		res.Mismatches = append(res.Mismatches, "estimate: "+err.Error())
+	case er.Available:
+		var counts [2]int64
+		for i, at := range []int64{before, after} {
+			q, err := es.membersSQL(at, func(n string) int64 { return nowOf[n] })
+			if err != nil {
+				return res, err
+			}
+			if counts[i], _, err = d.count(ctx, q, 1); err != nil {
+				return res, err
+			}
+		}
+		e := &res.Estimate
+		e.DuckDBLow, e.DuckDBHigh = min(counts[0], counts[1]), max(counts[0], counts[1])
+		if res.Profiles <= fullEstimateUpTo {
+			e.Checked = true
+			if er.EstimatedSize < e.DuckDBLow || er.EstimatedSize > e.DuckDBHigh {
+				res.Mismatches = append(res.Mismatches, fmt.Sprintf("estimate of %s: estimatedSize %d, DuckDB counts %d to %d over the estimate's run (every profile is read at this size, so it should be exact)",
+					estimateSegment, er.EstimatedSize, e.DuckDBLow, e.DuckDBHigh))
+			}
+		}
 	}
 
 	// 7. Export of the attribute segment's members.
@@ -300,7 +329,8 @@ func (b *bench) run(ctx context.Context) (res results, err error) {
 	b.logf("export job of %s (%s)", attributeSegment, exportFields)
 	ds, err := pc.CreateDataset(ctx, platform.DatasetSpec{Name: "bench export", Schema: platform.SchemaProfileUnion, Description: "segflow bench export target"})
 	if err != nil {
-		return res, fmt.Errorf("creating the export dataset: %w", err)
+		res.Mismatches = append(res.Mismatches, "export: creating the target dataset on the profile union schema: "+err.Error())
+		return res, nil
 	}
 	xr, err := a.export(ctx, ids[attributeSegment], ds, exportFields)
 	res.Export.exportRun, res.Export.WallMs = xr, ms(xr.Wall)

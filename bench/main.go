@@ -93,6 +93,10 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	b := &bench{opts: o, log: stderr}
 	res, err := b.run(ctx)
 	if err != nil {
+		if len(res.Segments) > 0 && !o.json {
+			// Show what was measured before the failure.
+			printReport(stdout, res)
+		}
 		return err
 	}
 	if o.jsonFile != "" {

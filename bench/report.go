@@ -107,8 +107,15 @@ func printReport(w io.Writer, res results) {
 			first = fmt.Sprintf("%s (profilesReadSoFar %d)", msString(e.FirstProgressMs), e.FirstProgressRead)
 		}
 		fmt.Fprintf(w, "preview/estimate (%s): first progress %s   (%s)\n", e.Segment, first, floorNote(e.FirstProgressMs, e.FloorProgressMs))
-		fmt.Fprintf(w, "preview/estimate (%s): RESULT_READY %s, estimatedSize %d (DuckDB count %d), %d polls   (%s)\n",
-			e.Segment, msString(e.ReadyMs), e.EstimatedSize, e.DuckDBMembers, e.Polls, floorNote(e.ReadyMs, e.FloorReadyMs))
+		duck := fmt.Sprintf("DuckDB %d", e.DuckDBLow)
+		if e.DuckDBHigh != e.DuckDBLow {
+			duck = fmt.Sprintf("DuckDB %d to %d as now moved during the estimate", e.DuckDBLow, e.DuckDBHigh)
+		}
+		if !e.Checked {
+			duck += ", sampled: not checked"
+		}
+		fmt.Fprintf(w, "preview/estimate (%s): RESULT_READY %s, estimatedSize %d (%s), %d polls   (%s)\n",
+			e.Segment, msString(e.ReadyMs), e.EstimatedSize, duck, e.Polls, floorNote(e.ReadyMs, e.FloorReadyMs))
 	}
 	x := res.Export
 	switch {
