@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"unsafe"
 )
 
@@ -19,7 +20,17 @@ type identityTable struct {
 	chunks [][]byte // arena; a chunk never moves or changes once written
 	offs   []uint64 // number -> chunk<<32 | offset of its uvarint-prefixed key
 	slots  []uint32 // number+1, 0 empty; len is a power of two
+
+	// Namespaces by number: scans count profiles by namespace, and a byte
+	// an identity is cheaper than reading keys back.
+	ns      []uint8
+	nsNames []string
+	nsIndex map[string]uint8
 }
+
+// otherNamespace is the code of namespaces beyond the first 255, which
+// are read from the key instead.
+const otherNamespace = 255
 
 const identityChunk = 1 << 20
 
@@ -31,7 +42,7 @@ func newIdentityTableSize(n int) *identityTable {
 	for slots < 2*n {
 		slots *= 2
 	}
-	return &identityTable{seed: maphash.MakeSeed(), slots: make([]uint32, slots), offs: make([]uint64, 0, n)}
+	return &identityTable{seed: maphash.MakeSeed(), slots: make([]uint32, slots), offs: make([]uint64, 0, n), ns: make([]uint8, 0, n)}
 }
 
 // len returns how many identities the table holds, numbered from 0.
@@ -97,12 +108,41 @@ func (t *identityTable) add(k string) uint32 {
 	t.chunks[last] = append(c, k...)
 	n := uint32(len(t.offs))
 	t.offs = append(t.offs, uint64(last)<<32|uint64(at))
+	t.ns = append(t.ns, t.nsCode(k))
 	if 2*len(t.offs) > len(t.slots) {
 		t.grow()
 	} else {
 		t.place(n)
 	}
 	return n
+}
+
+// nsCode returns the code of the namespace of key k, numbering it.
+func (t *identityTable) nsCode(k string) uint8 {
+	ns, _, _ := cutIdentity(identityKey(k))
+	if c, ok := t.nsIndex[ns]; ok {
+		return c
+	}
+	if len(t.nsNames) >= otherNamespace {
+		return otherNamespace
+	}
+	if t.nsIndex == nil {
+		t.nsIndex = map[string]uint8{}
+	}
+	c := uint8(len(t.nsNames))
+	ns = strings.Clone(ns)
+	t.nsIndex[ns] = c
+	t.nsNames = append(t.nsNames, ns)
+	return c
+}
+
+// namespace returns the namespace of identity n.
+func (t *identityTable) namespace(n uint32) string {
+	if c := t.ns[n]; c != otherNamespace {
+		return t.nsNames[c]
+	}
+	ns, _, _ := cutIdentity(identityKey(t.key(n)))
+	return ns
 }
 
 func (t *identityTable) place(n uint32) {

@@ -148,20 +148,16 @@ func mix64(x uint64) uint64 {
 func (p *scanPerson) Namespaces(fn func(ns string)) {
 	sc, g := p.sc, p.g
 	pr := g.persons[p.Person]
-	var seen [8]string
-	n := 0
+	var seen [4]uint64 // namespace codes met, as a bitset
 	add := func(id uint32) {
-		ns, _, _ := cutIdentity(identityKey(sc.ids.key(id)))
-		for _, s := range seen[:n] {
-			if s == ns {
+		c := sc.ids.ns[id]
+		if c != otherNamespace {
+			if seen[c/64]&(1<<(c%64)) != 0 {
 				return
 			}
+			seen[c/64] |= 1 << (c % 64)
 		}
-		if n < len(seen) {
-			seen[n] = ns
-			n++
-		}
-		fn(ns)
+		fn(sc.ids.namespace(id))
 	}
 	for _, fi := range g.frags[pr.fragStart:pr.fragEnd] {
 		for _, id := range sc.frags[fi].identities {
