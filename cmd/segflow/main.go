@@ -22,6 +22,12 @@ commands:
   ingest [flags] FILE|DIR ...    load JSON and Parquet files (or a gen directory) through batch ingestion
   bench ingest [-profiles N]     measure ingestion through the HTTP API (an in-process ups, or -url)
   up                             run everything in one process (not built yet: see README)
+  request [flags] [FILE|-]       publish a segment request and follow it to its batch.ready manifest
+  status [-json] <requestId>     print a request's status record (stage, state, ids, timings, error)
+  watch [-subject S] [-request ID] [-since D|-all] [-json]
+                                 stream the pipeline's events, one line each, until Ctrl-C
+  dlq list [STAGE]               list dead letters (messages a stage gave up on)
+  dlq replay STAGE SEQ | -all    republish dead-lettered messages on their subjects
 
 Run "segflow <command> -h" for a command's flags.
 `
@@ -59,6 +65,14 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runIngest(ctx, args[1:], environ, stdout, stderr)
 	case "bench":
 		return runBench(ctx, args[1:], environ, stdout, stderr)
+	case "request":
+		return runRequest(ctx, args[1:], environ, stdin, stdout, stderr)
+	case "status":
+		return runStatus(ctx, args[1:], environ, stdout, stderr)
+	case "watch":
+		return runWatch(ctx, args[1:], environ, stdout, stderr)
+	case "dlq":
+		return runDLQ(ctx, args[1:], environ, stdout, stderr)
 	case "up":
 		return errors.New("up is not built yet: the pipeline services and ups land with issues 3 to 5")
 	case "-h", "--help", "help":
