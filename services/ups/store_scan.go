@@ -116,65 +116,69 @@ func groupPersons(sc *scopeStore, rule mergeRule) *grouping {
 			}
 		}
 	}
-	// Persons in order of their root identity's number (first seen first).
-	slot := make([]int32, n)
-	for i := range slot {
-		slot[i] = -1
+	// Each fragment and block belongs to its root identity; persons are
+	// the roots that own something, in root number order. Members are
+	// laid out per person by counting sort: linear, where sorting a
+	// million members by person took most of the grouping.
+	fragRoot := make([]uint32, len(kept))
+	for i, fi := range kept {
+		fragRoot[i] = find(sc.frags[fi].identities[0])
 	}
-	var g grouping
-	type member struct{ person, item uint32 }
-	var fragMembers, blockMembers []member
-	personOf := func(root uint32) uint32 {
-		if slot[root] < 0 {
-			slot[root] = int32(len(g.persons))
-			g.persons = append(g.persons, person{key: root})
-		}
-		return uint32(slot[root])
-	}
-	for _, fi := range kept {
-		f := &sc.frags[fi]
-		fragMembers = append(fragMembers, member{personOf(find(f.identities[0])), fi})
-	}
+	blockRoot := make([]uint32, len(sc.blocks))
 	for b, blk := range sc.blocks {
 		root := blk.identity
 		if known[root] {
 			root = find(root)
 		}
-		blockMembers = append(blockMembers, member{personOf(root), uint32(b)})
+		blockRoot[b] = root
 	}
-	// Keep persons ordered by root, then lay out members per person.
-	order := make([]uint32, len(g.persons))
-	for i := range order {
-		order[i] = uint32(i)
+	personOf := make([]int32, n)
+	for i := range personOf {
+		personOf[i] = -1
 	}
-	slices.SortFunc(order, func(a, b uint32) int { return cmp.Compare(g.persons[a].key, g.persons[b].key) })
-	renumber := make([]uint32, len(order))
-	persons := make([]person, len(order))
-	for newI, oldI := range order {
-		renumber[oldI] = uint32(newI)
-		persons[newI] = g.persons[oldI]
+	for _, r := range fragRoot {
+		personOf[r] = 0
 	}
-	g.persons = persons
-	less := func(a, b member) int {
-		return cmp.Compare(renumber[a.person], renumber[b.person])
+	for _, r := range blockRoot {
+		personOf[r] = 0
 	}
-	slices.SortStableFunc(fragMembers, less)
-	slices.SortStableFunc(blockMembers, less)
-	// Members are now contiguous per person: note each person's range.
-	layout := func(members []member, rng func(*person) (*uint32, *uint32)) []uint32 {
-		items := make([]uint32, len(members))
-		for i, m := range members {
-			items[i] = m.item
-			start, end := rng(&g.persons[renumber[m.person]])
-			if *end == 0 {
-				*start = uint32(i)
-			}
-			*end = uint32(i + 1)
+	var g grouping
+	for id, p := range personOf {
+		if p == 0 {
+			personOf[id] = int32(len(g.persons))
+			g.persons = append(g.persons, person{key: uint32(id)})
+		} else {
+			personOf[id] = -1
 		}
-		return items
 	}
-	g.frags = layout(fragMembers, func(p *person) (*uint32, *uint32) { return &p.fragStart, &p.fragEnd })
-	g.blocks = layout(blockMembers, func(p *person) (*uint32, *uint32) { return &p.blockStart, &p.blockEnd })
+	// layout places items by their roots' persons, setting each person's
+	// range with rng.
+	layout := func(items []uint32, roots []uint32, rng func(*person) (*uint32, *uint32)) []uint32 {
+		counts := make([]uint32, len(g.persons)+1)
+		for _, r := range roots {
+			counts[personOf[r]+1]++
+		}
+		for i := 1; i < len(counts); i++ {
+			counts[i] += counts[i-1]
+		}
+		for i := range g.persons {
+			start, end := rng(&g.persons[i])
+			*start, *end = counts[i], counts[i+1]
+		}
+		out := make([]uint32, len(roots))
+		for i, r := range roots {
+			p := personOf[r]
+			item := uint32(i)
+			if items != nil {
+				item = items[i]
+			}
+			out[counts[p]] = item
+			counts[p]++
+		}
+		return out
+	}
+	g.frags = layout(kept, fragRoot, func(p *person) (*uint32, *uint32) { return &p.fragStart, &p.fragEnd })
+	g.blocks = layout(nil, blockRoot, func(p *person) (*uint32, *uint32) { return &p.blockStart, &p.blockEnd })
 	// Merge order within a person: dataset rank, then newest first.
 	for i := range g.persons {
 		p := &g.persons[i]
