@@ -1,15 +1,22 @@
 package ups
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"unsafe"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/rle"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/segflow/segflow/pkg/pql"
@@ -27,14 +34,21 @@ import (
 //     INT64 TIMESTAMP(MICROS, UTC); a field only ever seen as null is an
 //     always-null string.
 //
-// Rows are not written through parquet-go's reflection or
-// Schema.Deconstruct: the plan mirrors the file schema (groups in
+// The file layout is parquet-go's: the plan builds a parquet.Schema,
+// checks that its own columns and levels are parquet-go's, and takes the
+// footer's schema elements from a file parquet-go writes empty. The rows
+// are written by ups, not by parquet-go's writer, whose per-value work
+// (parquet.Value rows, column buffers, page buffering) cost three times
+// what the scan does: the plan mirrors the file schema (groups in
 // parquet-go's order, by field name) with every node's definition and
 // repetition levels, and the row writer walks a profile's pql Values
-// along it, appending leveled parquet.Values to one buffer per column;
-// every pqFlushRows rows the buffers go to the file's column writers in
-// one call each. That is the whole cost of a row: no maps, no interfaces,
-// no allocation once the buffers have grown.
+// along it (Dremel's shredding), appending levels and PLAIN values to
+// one page buffer per column. When a page is full the row group ends:
+// every column's page is encoded (v1 data page, RLE levels via
+// parquet-go's rle package, Snappy via s2's fast encoder, thrift header
+// via parquet-go's format and thrift packages) and written out, so a
+// writer holds one row group at most. A file is at most maxRows rows,
+// in row groups of about pqPageBytes for its widest column.
 
 // pqKind is what a plan node is.
 type pqKind uint8
@@ -148,6 +162,18 @@ type pqPlan struct {
 	schema *parquet.Schema
 	root   *pqNode
 	ncols  int
+	leaves []pqLeaf
+	// elements and orders are the footer's schema and column orders, as
+	// parquet-go writes them for schema.
+	elements []format.SchemaElement
+	orders   []format.ColumnOrder
+}
+
+// pqLeaf is a leaf column of the plan.
+type pqLeaf struct {
+	path           []string
+	kind           pqKind
+	maxDef, maxRep int
 }
 
 // newParquetPlan builds the file schema for the given top-level columns.
@@ -171,12 +197,32 @@ func newParquetPlan(cols []exportColumn) (*pqPlan, error) {
 	}
 	slices.SortFunc(root.fields, func(a, b pqField) int { return strings.Compare(a.name, b.name) })
 	p := &pqPlan{root: root, schema: parquet.NewSchema("profile", group)}
-	var paths [][]string
-	p.ncols = pqLevels(root, 0, 0, 0, nil, &paths)
-	// The row writer's column numbers must be parquet-go's: check once.
+	p.ncols = pqLevels(root, 0, 0, 0, nil, &p.leaves)
+	paths := make([][]string, len(p.leaves))
+	for i, l := range p.leaves {
+		paths[i] = l.path
+	}
+	// The row writer's columns and levels must be parquet-go's (whose
+	// readers read the files back): check once.
 	if got := p.schema.Columns(); !slices.EqualFunc(got, paths, slices.Equal) {
 		return nil, fmt.Errorf("export plan: columns %v, parquet-go has %v", paths, got)
 	}
+	for i, l := range p.leaves {
+		lc, ok := p.schema.Lookup(l.path...)
+		if !ok || lc.ColumnIndex != i || lc.MaxDefinitionLevel != l.maxDef || lc.MaxRepetitionLevel != l.maxRep {
+			return nil, fmt.Errorf("export plan: column %v has levels %d/%d, parquet-go has %+v", l.path, l.maxDef, l.maxRep, lc)
+		}
+	}
+	// The footer's schema as parquet-go writes it: from an empty file.
+	var empty bytes.Buffer
+	if err := parquet.NewWriter(&empty, p.schema).Close(); err != nil {
+		return nil, fmt.Errorf("export plan: %w", err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(empty.Bytes()), int64(empty.Len()))
+	if err != nil {
+		return nil, fmt.Errorf("export plan: %w", err)
+	}
+	p.elements, p.orders = f.Metadata().Schema, f.Metadata().ColumnOrders
 	return p, nil
 }
 
@@ -270,35 +316,32 @@ func exportSortedKeys[V any](m map[string]V) []string {
 
 // pqLevels numbers the leaves of n from col, in parquet-go's order, and
 // sets the levels: d and r are the definition and repetition levels of
-// n's parent. It returns the next column number and appends the leaves'
-// paths to paths.
-func pqLevels(n *pqNode, d, r, col int, path []string, paths *[][]string) int {
+// n's parent. It returns the next column number and appends the leaves
+// to leaves.
+func pqLevels(n *pqNode, d, r, col int, path []string, leaves *[]pqLeaf) int {
 	n.lo = col
-	if n != nil && path != nil { // the root is required
+	if path != nil { // the root is required
 		n.def = d + 1
-	}
-	leaf := func(p []string) {
-		*paths = append(*paths, slices.Clone(p))
 	}
 	switch n.kind {
 	case pqGroup:
 		for _, f := range n.fields {
-			col = pqLevels(f.node, n.def, r, col, append(path, f.name), paths)
+			col = pqLevels(f.node, n.def, r, col, append(path, f.name), leaves)
 		}
 	case pqList:
 		n.rep = r + 1
 		// LIST: optional group > repeated group "list" > element.
-		col = pqLevels(n.elem, n.def+1, n.rep, col, append(path, "list", "element"), paths)
+		col = pqLevels(n.elem, n.def+1, n.rep, col, append(path, "list", "element"), leaves)
 	case pqMap:
 		n.rep = r + 1
 		// MAP: optional group > repeated group "key_value" > required key,
 		// optional value.
 		n.col = col
-		leaf(append(path, "key_value", "key"))
-		col = pqLevels(n.elem, n.def+1, n.rep, col+1, append(path, "key_value", "value"), paths)
+		*leaves = append(*leaves, pqLeaf{path: slices.Clone(append(path, "key_value", "key")), kind: pqString, maxDef: n.def + 1, maxRep: n.rep})
+		col = pqLevels(n.elem, n.def+1, n.rep, col+1, append(path, "key_value", "value"), leaves)
 	default:
 		n.col = col
-		leaf(path)
+		*leaves = append(*leaves, pqLeaf{path: slices.Clone(path), kind: n.kind, maxDef: n.def, maxRep: r})
 		col++
 	}
 	n.hi = col
@@ -322,26 +365,42 @@ func membershipType() *pql.Type {
 	)))
 }
 
-// pqFlushRows is how many rows the row writer gathers before handing
-// them to the column writers.
-const pqFlushRows = 512
+// pqPageBytes is about the most a page holds (levels and values, before
+// compression). Every column has one page per row group, and a row group
+// ends after the row that fills a page: files are written as they go,
+// and a writer holds at most a row group.
+const pqPageBytes = 1 << 20
 
-// pqRowWriter turns rows into leveled values, one buffer per column.
-//
-// Strings are not copied: a parquet.Value points at the string's bytes.
-// A scan's Values are only valid during its callback, but their strings
-// are not in the Values: they alias fragment and event block bytes (never
-// changed in place; the store's snapshot mapping is never unmapped), the
-// dictionaries' entries, or were allocated by the decoder, so they stay
-// valid (and alive) for as long as the buffered rows point at them.
+// pqColumn is one leaf column being written: the levels and PLAIN values
+// of its current page.
+type pqColumn struct {
+	pqLeaf
+	rep, def []byte // levels, one per value, null or not
+	vals     []byte // PLAIN values: strings as length and bytes, doubles and int64 as 8 bytes
+	bools    []byte // booleans, one byte each until the page packs them
+}
+
+// pqRowWriter turns rows into levels and values, column by column. It is
+// Dremel's record shredding, walking a profile's pql Values along the
+// plan: no parquet.Value, no reflection, no allocation once the buffers
+// have grown.
 type pqRowWriter struct {
 	plan *pqPlan
-	cols [][]parquet.Value
+	cols []pqColumn
+	// rows of the current row group.
 	rows int
+	// pageBytes is the page size (tests make it small).
+	pageBytes int
+	// scratch buffers for encoding pages.
+	levels, body, comp []byte
 }
 
 func newRowWriter(plan *pqPlan) *pqRowWriter {
-	return &pqRowWriter{plan: plan, cols: make([][]parquet.Value, plan.ncols)}
+	w := &pqRowWriter{plan: plan, cols: make([]pqColumn, len(plan.leaves)), pageBytes: pqPageBytes}
+	for i, l := range plan.leaves {
+		w.cols[i].pqLeaf = l
+	}
+	return w
 }
 
 // writeRow appends a row: vals[i] is the value of the plan's i-th column
@@ -358,20 +417,33 @@ func (w *pqRowWriter) writeRow(vals []pql.Value, members []pqMembership) {
 	w.rows++
 }
 
-func (w *pqRowWriter) emit(col int, v parquet.Value) {
-	w.cols[col] = append(w.cols[col], v)
+// level records one value's levels in column c.
+func (c *pqColumn) level(r, d int) {
+	if c.maxRep > 0 {
+		c.rep = append(c.rep, byte(r))
+	}
+	c.def = append(c.def, byte(d))
 }
 
 // nulls writes a null (or absent) n: every leaf under it gets a null at
 // repetition level r and definition level d.
 func (w *pqRowWriter) nulls(n *pqNode, r, d int) {
 	for c := n.lo; c < n.hi; c++ {
-		w.cols[c] = append(w.cols[c], parquet.Value{}.Level(r, d, c))
+		w.cols[c].level(r, d)
 	}
 }
 
 func (w *pqRowWriter) str(col int, s string, r, d int) {
-	w.emit(col, parquet.ByteArrayValue(unsafe.Slice(unsafe.StringData(s), len(s))).Level(r, d, col))
+	c := &w.cols[col]
+	c.level(r, d)
+	c.vals = binary.LittleEndian.AppendUint32(c.vals, uint32(len(s)))
+	c.vals = append(c.vals, s...)
+}
+
+func (w *pqRowWriter) fixed(col int, x uint64, r, d int) {
+	c := &w.cols[col]
+	c.level(r, d)
+	c.vals = binary.LittleEndian.AppendUint64(c.vals, x)
 }
 
 // value writes v as node n, the first leaf values at repetition level r;
@@ -388,19 +460,25 @@ func (w *pqRowWriter) value(n *pqNode, v pql.Value, r, d int) {
 		if k := v.Kind(); k != pql.KindDouble && k != pql.KindInt {
 			break
 		}
-		w.emit(n.col, parquet.DoubleValue(v.Float()).Level(r, n.def, n.col))
+		w.fixed(n.col, math.Float64bits(v.Float()), r, n.def)
 		return
 	case pqBool:
 		if v.Kind() != pql.KindBool {
 			break
 		}
-		w.emit(n.col, parquet.BooleanValue(v.Bool()).Level(r, n.def, n.col))
+		c := &w.cols[n.col]
+		c.level(r, n.def)
+		b := byte(0)
+		if v.Bool() {
+			b = 1
+		}
+		c.bools = append(c.bools, b)
 		return
 	case pqTime:
 		if v.Kind() != pql.KindTime {
 			break
 		}
-		w.emit(n.col, parquet.Int64Value(v.Micros()).Level(r, n.def, n.col))
+		w.fixed(n.col, uint64(v.Micros()), r, n.def)
 		return
 	case pqGroup:
 		if v.Kind() != pql.KindObject {
@@ -466,24 +544,118 @@ func (w *pqRowWriter) members(n *pqNode, ms []pqMembership) {
 			r = inner.rep
 		}
 		w.str(inner.col, m.segmentID, r, inner.def+1)
-		w.emit(lqt.col, parquet.Int64Value(m.at).Level(r, lqt.def, lqt.col))
+		w.fixed(lqt.col, uint64(m.at), r, lqt.def)
 		w.str(status.col, m.status.String(), r, status.def)
 	}
 }
 
-// flush hands the gathered rows to the column writers.
-func (w *pqRowWriter) flush(cws []*parquet.ColumnWriter) error {
-	if w.rows == 0 {
-		return nil
-	}
-	for i, vs := range w.cols {
-		if _, err := cws[i].WriteRowValues(vs); err != nil {
-			return err
+// full reports whether a column's page is full (so the row group ends).
+func (w *pqRowWriter) full() bool {
+	for i := range w.cols {
+		c := &w.cols[i]
+		if len(c.vals)+len(c.bools)+len(c.def)+len(c.rep) >= w.pageBytes {
+			return true
 		}
-		w.cols[i] = vs[:0]
+	}
+	return false
+}
+
+// page encodes column c's page: a v1 data page, levels RLE (each prefixed
+// with its length), values PLAIN, the whole Snappy-compressed. It returns
+// the page's header and compressed body (valid until the next call) and
+// its uncompressed size, and empties the column.
+func (w *pqRowWriter) page(c *pqColumn) (hdr, data []byte, size int, err error) {
+	body := w.body[:0]
+	for _, lv := range []struct {
+		levels []byte
+		max    int
+	}{{c.rep, c.maxRep}, {c.def, c.maxDef}} {
+		if lv.max == 0 {
+			continue
+		}
+		enc := rle.Encoding{BitWidth: bits.Len(uint(lv.max))}
+		if w.levels, err = enc.EncodeLevels(w.levels, lv.levels); err != nil {
+			return nil, nil, 0, err
+		}
+		body = binary.LittleEndian.AppendUint32(body, uint32(len(w.levels)))
+		body = append(body, w.levels...)
+	}
+	if c.kind == pqBool {
+		for i := 0; i < len(c.bools); i += 8 {
+			var b byte
+			for j := 0; j < 8 && i+j < len(c.bools); j++ {
+				b |= c.bools[i+j] << j
+			}
+			body = append(body, b)
+		}
+	} else {
+		body = append(body, c.vals...)
+	}
+	w.body = body
+	if n := s2.MaxEncodedLen(len(body)); cap(w.comp) < n {
+		w.comp = make([]byte, n)
+	}
+	data = s2.EncodeSnappy(w.comp[:cap(w.comp)], body)
+	hdr, err = thrift.Marshal(new(thrift.CompactProtocol), &format.PageHeader{
+		Type:                 format.DataPage,
+		UncompressedPageSize: int32(len(body)),
+		CompressedPageSize:   int32(len(data)),
+		DataPageHeader: thrift.New(format.DataPageHeader{
+			NumValues:               int32(len(c.def)),
+			Encoding:                format.Plain,
+			DefinitionLevelEncoding: format.RLE,
+			RepetitionLevelEncoding: format.RLE,
+		}),
+	})
+	c.rep, c.def, c.vals, c.bools = c.rep[:0], c.def[:0], c.vals[:0], c.bools[:0]
+	return hdr, data, len(body), err
+}
+
+// writeGroup writes the rows gathered as a row group to out (at offset)
+// and returns its metadata.
+func (w *pqRowWriter) writeGroup(out io.Writer, offset int64) (format.RowGroup, error) {
+	rg := format.RowGroup{NumRows: int64(w.rows), FileOffset: offset}
+	for i := range w.cols {
+		c := &w.cols[i]
+		values := int64(len(c.def))
+		hdr, data, size, err := w.page(c)
+		if err != nil {
+			return rg, err
+		}
+		if _, err := out.Write(hdr); err != nil {
+			return rg, err
+		}
+		if _, err := out.Write(data); err != nil {
+			return rg, err
+		}
+		compressed := int64(len(hdr) + len(data))
+		rg.Columns = append(rg.Columns, format.ColumnChunk{
+			FileOffset: offset + compressed,
+			MetaData: format.ColumnMetaData{
+				Type:                  pqPhysical[c.kind],
+				Encoding:              []format.Encoding{format.Plain, format.RLE},
+				PathInSchema:          c.path,
+				Codec:                 format.Snappy,
+				NumValues:             values,
+				TotalUncompressedSize: int64(len(hdr) + size),
+				TotalCompressedSize:   compressed,
+				DataPageOffset:        offset,
+			},
+		})
+		rg.TotalByteSize += int64(len(hdr) + size)
+		rg.TotalCompressedSize += compressed
+		offset += compressed
 	}
 	w.rows = 0
-	return nil
+	return rg, nil
+}
+
+// pqPhysical is the Parquet physical type of each leaf kind.
+var pqPhysical = [...]format.Type{
+	pqString: format.ByteArray,
+	pqDouble: format.Double,
+	pqBool:   format.Boolean,
+	pqTime:   format.Int64,
 }
 
 // exportFile is one written file of an export batch.
@@ -494,75 +666,40 @@ type exportFile struct {
 }
 
 // pqFileWriter writes one part of an export into files of at most
-// maxRows rows each: <dir>/<prefix>-<chunk>.parquet.
+// maxRows rows each: <dir>/<prefix>-<chunk>.parquet. A file is written as
+// rows come, a row group at a time, then its footer; it is fsynced when
+// complete.
 type pqFileWriter struct {
-	plan    *pqPlan
 	dir     string
 	prefix  string
 	maxRows int
-	opts    []parquet.WriterOption
+	rw      *pqRowWriter
 
-	rw    *pqRowWriter
-	f     *os.File
-	pw    *parquet.Writer
-	name  string
-	rows  int // in the current file
-	files []exportFile
+	f      *os.File
+	bw     *bufio.Writer
+	name   string
+	offset int64
+	groups []format.RowGroup
+	rows   int // of the current file
+	files  []exportFile
 }
 
 func newFileWriter(plan *pqPlan, dir, prefix string, maxRows int) *pqFileWriter {
-	return &pqFileWriter{
-		plan: plan, dir: dir, prefix: prefix, maxRows: max(1, maxRows),
-		rw:   newRowWriter(plan),
-		opts: plan.writerOptions(),
-	}
-}
-
-// exportSnappy is Parquet's SNAPPY codec with s2's fast Snappy-compatible
-// encoder: parquet-go's uses the "better" one, which costs an export about
-// a third of its time for little gain.
-type exportSnappy struct{}
-
-func (exportSnappy) String() string                            { return "SNAPPY" }
-func (exportSnappy) CompressionCodec() format.CompressionCodec { return format.Snappy }
-
-func (exportSnappy) Encode(dst, src []byte) ([]byte, error) {
-	return s2.EncodeSnappy(dst[:cap(dst)], src), nil
-}
-
-func (exportSnappy) Decode(dst, src []byte) ([]byte, error) {
-	return parquet.Snappy.Decode(dst, src)
-}
-
-// writerOptions are the options of the plan's file writers: Snappy
-// (fast), and no page bounds (min and max of every page, for column
-// indexes: comparing every string written costs more than a reader of a
-// whole export gains from them).
-func (p *pqPlan) writerOptions() []parquet.WriterOption {
-	opts := []parquet.WriterOption{
-		p.schema,
-		parquet.Compression(exportSnappy{}),
-		parquet.CreatedBy("segflow ups", "", ""),
-		parquet.WriteBufferSize(256 << 10),
-	}
-	for _, path := range p.schema.Columns() {
-		opts = append(opts, parquet.SkipPageBounds(path...))
-	}
-	return opts
+	return &pqFileWriter{dir: dir, prefix: prefix, maxRows: max(1, maxRows), rw: newRowWriter(plan)}
 }
 
 // write adds one row (see pqRowWriter.writeRow).
 func (fw *pqFileWriter) write(vals []pql.Value, members []pqMembership) error {
-	if fw.pw == nil {
+	if fw.f == nil {
 		if err := fw.open(); err != nil {
 			return err
 		}
 	}
 	fw.rw.writeRow(vals, members)
 	fw.rows++
-	if fw.rw.rows >= pqFlushRows || fw.rows >= fw.maxRows {
-		if err := fw.rw.flush(fw.pw.ColumnWriters()); err != nil {
-			return fmt.Errorf("writing %s: %w", fw.name, err)
+	if fw.rw.full() {
+		if err := fw.group(); err != nil {
+			return err
 		}
 	}
 	if fw.rows >= fw.maxRows {
@@ -577,38 +714,70 @@ func (fw *pqFileWriter) open() error {
 	if err != nil {
 		return err
 	}
-	fw.f, fw.rows = f, 0
-	fw.pw = parquet.NewWriter(f, fw.opts...)
+	if fw.bw == nil {
+		fw.bw = bufio.NewWriterSize(f, 1<<20)
+	} else {
+		fw.bw.Reset(f)
+	}
+	fw.f, fw.rows, fw.groups = f, 0, fw.groups[:0]
+	if _, err := fw.bw.WriteString("PAR1"); err != nil {
+		return fmt.Errorf("writing %s: %w", fw.name, err)
+	}
+	fw.offset = 4
 	return nil
 }
 
-// finish completes the current file: footer, fsync, close.
-func (fw *pqFileWriter) finish() error {
-	if fw.pw == nil {
+// group writes the rows gathered as a row group.
+func (fw *pqFileWriter) group() error {
+	if fw.rw.rows == 0 {
 		return nil
 	}
-	err := fw.rw.flush(fw.pw.ColumnWriters())
+	rg, err := fw.rw.writeGroup(fw.bw, fw.offset)
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", fw.name, err)
+	}
+	rg.Ordinal = int16(len(fw.groups))
+	fw.groups = append(fw.groups, rg)
+	fw.offset += rg.TotalCompressedSize
+	return nil
+}
+
+// finish completes the current file: last row group, footer, fsync.
+func (fw *pqFileWriter) finish() error {
+	if fw.f == nil {
+		return nil
+	}
+	err := fw.group()
+	var footer []byte
 	if err == nil {
-		err = fw.pw.Close()
+		footer, err = thrift.Marshal(new(thrift.CompactProtocol), &format.FileMetaData{
+			Version:      1,
+			Schema:       fw.rw.plan.elements,
+			NumRows:      int64(fw.rows),
+			RowGroups:    fw.groups,
+			CreatedBy:    "segflow ups",
+			ColumnOrders: fw.rw.plan.orders,
+		})
+	}
+	if err == nil {
+		footer = binary.LittleEndian.AppendUint32(footer, uint32(len(footer)))
+		footer = append(footer, "PAR1"...)
+		_, err = fw.bw.Write(footer)
+	}
+	if err == nil {
+		err = fw.bw.Flush()
 	}
 	if err == nil {
 		err = fw.f.Sync()
 	}
-	var size int64
-	if err == nil {
-		var st os.FileInfo
-		if st, err = fw.f.Stat(); err == nil {
-			size = st.Size()
-		}
-	}
 	if cerr := fw.f.Close(); err == nil {
 		err = cerr
 	}
+	fw.f = nil
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", fw.name, err)
 	}
-	fw.files = append(fw.files, exportFile{Name: fw.name, Records: int64(fw.rows), Size: size})
-	fw.pw, fw.f = nil, nil
+	fw.files = append(fw.files, exportFile{Name: fw.name, Records: int64(fw.rows), Size: fw.offset + int64(len(footer))})
 	return nil
 }
 
@@ -623,6 +792,6 @@ func (fw *pqFileWriter) close() ([]exportFile, error) {
 func (fw *pqFileWriter) abort() {
 	if fw.f != nil {
 		fw.f.Close()
-		fw.pw, fw.f = nil, nil
+		fw.f = nil
 	}
 }

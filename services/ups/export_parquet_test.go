@@ -3,6 +3,7 @@ package ups
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/segflow/segflow/pkg/pql"
 	"github.com/segflow/segflow/services/ups/records"
@@ -54,6 +56,127 @@ func parquetFileSchema(t testing.TB, path string) *parquet.Schema {
 	return pf.Schema()
 }
 
+// parquetGoRows reads a Parquet file with parquet-go's row reader and
+// Schema.Reconstruct (not ups's reader).
+func parquetGoRows(t testing.TB, path string) []map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	var out []map[string]any
+	buf := make([]parquet.Row, 16)
+	for _, rg := range pf.RowGroups() {
+		rows := rg.Rows()
+		for {
+			n, err := rows.ReadRows(buf)
+			for _, r := range buf[:n] {
+				m := map[string]any{}
+				if err := pf.Schema().Reconstruct(&m, r); err != nil {
+					t.Fatalf("reconstructing a row of %s: %v", path, err)
+				}
+				out = append(out, m)
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("reading %s: %v", path, err)
+			}
+		}
+		rows.Close()
+	}
+	return out
+}
+
+// parquetFileMetadata opens a Parquet file with parquet-go and returns
+// its footer.
+func parquetFileMetadata(t testing.TB, path string) *format.FileMetaData {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		t.Fatalf("opening %s: %v", path, err)
+	}
+	return pf.Metadata()
+}
+
+// TestParquetManyRows writes enough rows, in small pages, that booleans
+// pack across bytes, strings and doubles span row groups, and lists
+// repeat; and reads them back.
+func TestParquetManyRows(t *testing.T) {
+	s := pql.NewXDMSchema()
+	var vals []pql.Value
+	for i := range 1000 {
+		vals = append(vals, mustProfile(t, s, fmt.Sprintf(`{"_id":"p%d","optIn":%v,"score":%d.5,"tags":[%s],"seen":"2025-01-%02dT00:00:00Z"}`,
+			i, i%3 == 0, i, strings.Repeat(`"t",`, i%4)+`"last"`, 1+i%28)))
+	}
+	cols := profileColumns(s)
+	plan, err := newParquetPlan(cols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fw := newFileWriter(plan, dir, "part-00003", 400)
+	fw.rw.pageBytes = 1000
+	row := make([]pql.Value, len(cols))
+	for _, v := range vals {
+		for j, c := range cols {
+			idx, _, _ := s.Profile().Lookup(c.name)
+			row[j] = v.Index(idx)
+			if c.name == "segmentMembership" {
+				row[j] = pql.Null()
+			}
+		}
+		if err := fw.write(row, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := fw.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 3 || files[2].Records != 200 || files[0].Name != "part-00003-00000.parquet" {
+		t.Fatalf("files %+v", files)
+	}
+	i := 0
+	for _, f := range files {
+		path := filepath.Join(dir, f.Name)
+		if st, _ := os.Stat(path); st.Size() != f.Size {
+			t.Errorf("%s: %d bytes, listed %d", f.Name, st.Size(), f.Size)
+		}
+		if n := len(parquetFileMetadata(t, path).RowGroups); n < 2 {
+			t.Errorf("%s: %d row groups", f.Name, n)
+		}
+		for _, r := range readParquetRows(t, path) {
+			want := fmt.Sprintf(`{"_id":"p%d","optIn":%v,"score":%d.5,"seen":"2025-01-%02dT00:00:00Z","tags":[%s]}`,
+				i, i%3 == 0, i, 1+i%28, strings.Repeat(`"t",`, i%4)+`"last"`)
+			var w any
+			if err := json.Unmarshal([]byte(want), &w); err != nil {
+				t.Fatal(err)
+			}
+			if got := asJSON(t, r); !reflect.DeepEqual(dropNulls(got), w) {
+				t.Fatalf("row %d: %s, want %s", i, mustJSON(got), want)
+			}
+			i++
+		}
+	}
+	if i != 1000 {
+		t.Errorf("%d rows read", i)
+	}
+}
+
 // asJSON normalizes a value through JSON for comparisons.
 func asJSON(t testing.TB, v any) any {
 	t.Helper()
@@ -92,6 +215,13 @@ func profileColumns(s *pql.Schema) []exportColumn {
 }
 
 func TestParquetNestedSchemaAndRows(t *testing.T) {
+	// One row group, and one row group a row (tiny pages).
+	for _, pageBytes := range []int{pqPageBytes, 1} {
+		t.Run(fmt.Sprint(pageBytes), func(t *testing.T) { testParquetNested(t, pageBytes) })
+	}
+}
+
+func testParquetNested(t *testing.T, pageBytes int) {
 	s := pql.NewXDMSchema()
 	docs := []string{
 		`{"_id":"a","identityMap":{"ECID":[{"id":"e1","primary":true,"authenticatedState":"ambiguous"}],"Email":[{"id":"a@x.com"},{"id":"b@x.com","primary":false}]},
@@ -111,6 +241,7 @@ func TestParquetNestedSchemaAndRows(t *testing.T) {
 	}
 	dir := t.TempDir()
 	fw := newFileWriter(plan, dir, "part-00000", 100)
+	fw.rw.pageBytes = pageBytes
 	at := time.Date(2025, 3, 1, 12, 30, 0, 123456000, time.UTC).UnixMicro()
 	members := [][]pqMembership{
 		{{segmentID: "s1", status: statusRealized, at: at}, {segmentID: "s2", status: statusExited, at: at + 1}},
@@ -164,6 +295,18 @@ func TestParquetNestedSchemaAndRows(t *testing.T) {
 		if !reflect.DeepEqual(dropNulls(g), dropNulls(w)) {
 			t.Errorf("row %d:\n got %s\nwant %s", i, mustJSON(g), mustJSON(w))
 		}
+	}
+
+	// parquet-go's own reader agrees, row groups and all.
+	generic := parquetGoRows(t, path)
+	if len(generic) != len(want) {
+		t.Fatalf("parquet-go read %d rows", len(generic))
+	}
+	if first := mustJSON(generic[0]["person"]); !strings.Contains(first, `"firstName":"Ann"`) {
+		t.Errorf("parquet-go row 0: %v", generic[0])
+	}
+	if groups := len(parquetFileMetadata(t, path).RowGroups); pageBytes == 1 && groups != 3 || pageBytes > 1 && groups != 1 {
+		t.Errorf("%d row groups with pages of %d bytes", groups, pageBytes)
 	}
 
 	// The file's schema follows XDM's structure.

@@ -904,6 +904,8 @@ func BenchmarkExportParquet(b *testing.B) {
 				if j.Metrics.TotalExportedProfileCounter != int64(n) {
 					b.Fatalf("exported %d profiles, want %d", j.Metrics.TotalExportedProfileCounter, n)
 				}
+				m := j.Metrics
+				b.Logf("total %d ms: profiles %d ms, dataset write %d ms", m.TotalTime.TotalTimeInMs, m.ProfileExportTime.TotalTimeInMs, m.ACPDatasetWriteTime.TotalTimeInMs)
 				break
 			}
 			time.Sleep(time.Millisecond)

@@ -262,13 +262,20 @@ func (ps *previews) launch(r *previewRun) error {
 		cancel()
 		return errors.New("ups is shutting down")
 	}
+	// Sweep every sandbox: one that is never asked again must not keep
+	// its runs.
+	now := ps.now()
+	for k, runs := range ps.scopes {
+		if ps.sweep(runs, now); len(runs) == 0 {
+			delete(ps.scopes, k)
+		}
+	}
 	k := scopeKey{r.caller.Org, r.caller.Sandbox}
 	runs := ps.scopes[k]
 	if runs == nil {
 		runs = map[string]*previewRun{}
 		ps.scopes[k] = runs
 	}
-	ps.sweep(runs, ps.now())
 	if len(runs) >= ps.perScope && !ps.evictOldest(runs) {
 		cancel()
 		return errTooManyPreviews

@@ -805,12 +805,29 @@ func TestPreviewExpiryAndBound(t *testing.T) {
 	for _, id := range running {
 		e.waitEstimate(id, ready)
 	}
-	// An hour after they finished, they are gone.
+	dev := e.createPreview(catDev, "dev", `{"predicateExpression":"true"}`)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(2 * time.Millisecond) {
+		rec := e.call(catDev, "dev", http.MethodGet, estimateBase+"/"+dev.PreviewID, "")
+		if strings.Contains(rec.Body.String(), previewReady) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dev sandbox's preview: %s", rec.Body)
+		}
+	}
+	// An hour after they finished, they are gone, from every sandbox.
 	e.clock.ms.Add((previewTTL + time.Minute).Milliseconds())
 	for _, id := range running {
 		if rec := e.call(catDev, "prod", http.MethodGet, estimateBase+"/"+id, ""); rec.Code != http.StatusNotFound {
 			t.Errorf("an expired preview: %d, want 404", rec.Code)
 		}
+	}
+	e.waitEstimate(e.createPreview(catDev, "prod", `{"predicateExpression":"true"}`).PreviewID, ready)
+	ps.mu.Lock()
+	_, devKept := ps.scopes[scopeKey{catDevOrg, "dev"}]
+	ps.mu.Unlock()
+	if devKept {
+		t.Error("the dev sandbox still holds its expired preview")
 	}
 }
 
