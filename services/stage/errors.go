@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -39,8 +40,9 @@ func Fail(format string, args ...any) error {
 // Platform's status, code and message. what says what was being done
 // ("creating the segment definition").
 func FromPlatform(what string, err error) error {
-	if err == nil || platform.Transient(err) || errors.Is(err, errShutdown) {
-		return err
+	if err == nil || platform.Transient(err) || errors.Is(err, errShutdown) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err // the stage's own context ended: not the Platform's verdict
 	}
 	p := events.Problem{Reason: fmt.Sprintf("%s: %v", what, err)}
 	var pe *platform.Error
