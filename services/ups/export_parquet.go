@@ -45,9 +45,9 @@ import (
 // along it (Dremel's shredding), appending levels and PLAIN values to
 // one page buffer per column. When a page is full the row group ends:
 // every column's page is encoded (v1 data page, RLE levels via
-// parquet-go's rle package, Snappy via s2's fast encoder, thrift header
-// via parquet-go's format and thrift packages) and written out, so a
-// writer holds one row group at most. A file is at most maxRows rows,
+// parquet-go's rle package, optionally Snappy via s2's fast encoder,
+// thrift header via parquet-go's format and thrift packages) and written
+// out, so a writer holds one row group at most. A file is at most maxRows rows,
 // in row groups of about pqPageBytes for its widest column.
 
 // pqKind is what a plan node is.
@@ -365,6 +365,12 @@ func membershipType() *pql.Type {
 	)))
 }
 
+// pqCodec is how pages are compressed (format.Uncompressed or
+// format.Snappy). Snappy (s2's fast encoder) makes files about half as
+// big but costs about a sixth of an export's time; exports are read over
+// Data Access from the same machine, where the time matters more.
+const pqCodec = format.Uncompressed
+
 // pqPageBytes is about the most a page holds (levels and values, before
 // compression). Every column has one page per row group, and a row group
 // ends after the row that fills a page: files are written as they go,
@@ -391,12 +397,14 @@ type pqRowWriter struct {
 	rows int
 	// pageBytes is the page size (tests make it small).
 	pageBytes int
-	// scratch buffers for encoding pages.
+	codec     format.CompressionCodec
+	// scratch buffers for encoding pages, and the file's buffer.
 	levels, body, comp []byte
+	bw                 *bufio.Writer
 }
 
 func newRowWriter(plan *pqPlan) *pqRowWriter {
-	w := &pqRowWriter{plan: plan, cols: make([]pqColumn, len(plan.leaves)), pageBytes: pqPageBytes}
+	w := &pqRowWriter{plan: plan, cols: make([]pqColumn, len(plan.leaves)), pageBytes: pqPageBytes, codec: pqCodec}
 	for i, l := range plan.leaves {
 		w.cols[i].pqLeaf = l
 	}
@@ -561,7 +569,7 @@ func (w *pqRowWriter) full() bool {
 }
 
 // page encodes column c's page: a v1 data page, levels RLE (each prefixed
-// with its length), values PLAIN, the whole Snappy-compressed. It returns
+// with its length), values PLAIN, the whole compressed with pqCodec. It returns
 // the page's header and compressed body (valid until the next call) and
 // its uncompressed size, and empties the column.
 func (w *pqRowWriter) page(c *pqColumn) (hdr, data []byte, size int, err error) {
@@ -592,10 +600,13 @@ func (w *pqRowWriter) page(c *pqColumn) (hdr, data []byte, size int, err error) 
 		body = append(body, c.vals...)
 	}
 	w.body = body
-	if n := s2.MaxEncodedLen(len(body)); cap(w.comp) < n {
-		w.comp = make([]byte, n)
+	data = body
+	if w.codec == format.Snappy {
+		if n := s2.MaxEncodedLen(len(body)); cap(w.comp) < n {
+			w.comp = make([]byte, n)
+		}
+		data = s2.EncodeSnappy(w.comp[:cap(w.comp)], body)
 	}
-	data = s2.EncodeSnappy(w.comp[:cap(w.comp)], body)
 	hdr, err = thrift.Marshal(new(thrift.CompactProtocol), &format.PageHeader{
 		Type:                 format.DataPage,
 		UncompressedPageSize: int32(len(body)),
@@ -635,7 +646,7 @@ func (w *pqRowWriter) writeGroup(out io.Writer, offset int64) (format.RowGroup, 
 				Type:                  pqPhysical[c.kind],
 				Encoding:              []format.Encoding{format.Plain, format.RLE},
 				PathInSchema:          c.path,
-				Codec:                 format.Snappy,
+				Codec:                 w.codec,
 				NumValues:             values,
 				TotalUncompressedSize: int64(len(hdr) + size),
 				TotalCompressedSize:   compressed,
@@ -676,7 +687,6 @@ type pqFileWriter struct {
 	rw      *pqRowWriter
 
 	f      *os.File
-	bw     *bufio.Writer
 	name   string
 	offset int64
 	groups []format.RowGroup
@@ -685,7 +695,14 @@ type pqFileWriter struct {
 }
 
 func newFileWriter(plan *pqPlan, dir, prefix string, maxRows int) *pqFileWriter {
-	return &pqFileWriter{dir: dir, prefix: prefix, maxRows: max(1, maxRows), rw: newRowWriter(plan)}
+	return newFileWriterWith(newRowWriter(plan), dir, prefix, maxRows)
+}
+
+// newFileWriterWith writes with rw, a row writer of an earlier file
+// writer of the same plan whose files are closed: its buffers are grown
+// already.
+func newFileWriterWith(rw *pqRowWriter, dir, prefix string, maxRows int) *pqFileWriter {
+	return &pqFileWriter{dir: dir, prefix: prefix, maxRows: max(1, maxRows), rw: rw}
 }
 
 // write adds one row (see pqRowWriter.writeRow).
@@ -714,13 +731,13 @@ func (fw *pqFileWriter) open() error {
 	if err != nil {
 		return err
 	}
-	if fw.bw == nil {
-		fw.bw = bufio.NewWriterSize(f, 1<<20)
+	if fw.rw.bw == nil {
+		fw.rw.bw = bufio.NewWriterSize(f, 1<<20)
 	} else {
-		fw.bw.Reset(f)
+		fw.rw.bw.Reset(f)
 	}
 	fw.f, fw.rows, fw.groups = f, 0, fw.groups[:0]
-	if _, err := fw.bw.WriteString("PAR1"); err != nil {
+	if _, err := fw.rw.bw.WriteString("PAR1"); err != nil {
 		return fmt.Errorf("writing %s: %w", fw.name, err)
 	}
 	fw.offset = 4
@@ -732,7 +749,7 @@ func (fw *pqFileWriter) group() error {
 	if fw.rw.rows == 0 {
 		return nil
 	}
-	rg, err := fw.rw.writeGroup(fw.bw, fw.offset)
+	rg, err := fw.rw.writeGroup(fw.rw.bw, fw.offset)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", fw.name, err)
 	}
@@ -762,10 +779,10 @@ func (fw *pqFileWriter) finish() error {
 	if err == nil {
 		footer = binary.LittleEndian.AppendUint32(footer, uint32(len(footer)))
 		footer = append(footer, "PAR1"...)
-		_, err = fw.bw.Write(footer)
+		_, err = fw.rw.bw.Write(footer)
 	}
 	if err == nil {
-		err = fw.bw.Flush()
+		err = fw.rw.bw.Flush()
 	}
 	if err == nil {
 		err = fw.f.Sync()

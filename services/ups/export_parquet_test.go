@@ -116,6 +116,12 @@ func parquetFileMetadata(t testing.TB, path string) *format.FileMetaData {
 // pack across bytes, strings and doubles span row groups, and lists
 // repeat; and reads them back.
 func TestParquetManyRows(t *testing.T) {
+	for _, codec := range []format.CompressionCodec{format.Uncompressed, format.Snappy} {
+		t.Run(codec.String(), func(t *testing.T) { testParquetManyRows(t, codec) })
+	}
+}
+
+func testParquetManyRows(t *testing.T, codec format.CompressionCodec) {
 	s := pql.NewXDMSchema()
 	var vals []pql.Value
 	for i := range 1000 {
@@ -130,6 +136,7 @@ func TestParquetManyRows(t *testing.T) {
 	dir := t.TempDir()
 	fw := newFileWriter(plan, dir, "part-00003", 400)
 	fw.rw.pageBytes = 1000
+	fw.rw.codec = codec
 	row := make([]pql.Value, len(cols))
 	for _, v := range vals {
 		for j, c := range cols {
@@ -156,8 +163,12 @@ func TestParquetManyRows(t *testing.T) {
 		if st, _ := os.Stat(path); st.Size() != f.Size {
 			t.Errorf("%s: %d bytes, listed %d", f.Name, st.Size(), f.Size)
 		}
-		if n := len(parquetFileMetadata(t, path).RowGroups); n < 2 {
-			t.Errorf("%s: %d row groups", f.Name, n)
+		md := parquetFileMetadata(t, path)
+		if n := len(md.RowGroups); n < 2 || md.RowGroups[0].Columns[0].MetaData.Codec != codec {
+			t.Errorf("%s: %d row groups, codec %v", f.Name, n, md.RowGroups[0].Columns[0].MetaData.Codec)
+		}
+		if got := len(parquetGoRows(t, path)); int64(got) != f.Records {
+			t.Errorf("%s: parquet-go reads %d rows, want %d", f.Name, got, f.Records)
 		}
 		for _, r := range readParquetRows(t, path) {
 			want := fmt.Sprintf(`{"_id":"p%d","optIn":%v,"score":%d.5,"seen":"2025-01-%02dT00:00:00Z","tags":[%s]}`,

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -369,39 +370,29 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 	parts := min(4*workers, max(1, fragments/exportMinPartRows))
 	states := make([]*exportPart, parts)
 	emptyProfiles := filter.EmptyProfiles
-	_, err = x.store.scan(ctx, caller, lay.spec, scanOptions{Parts: parts}, func(part int, p *scanPerson) error {
+	// A part's files are finished when its last person is seen, and its
+	// row writers (their grown buffers) go to the next part.
+	var total atomic.Int64
+	var free exportWriters
+	lastOf := func(part int) int {
+		n := int(total.Load())
+		eff := max(1, min(parts, n)) // as the scan cuts parts
+		return (part+1)*n/eff - 1
+	}
+	_, err = x.store.scan(ctx, caller, lay.spec, scanOptions{Parts: parts, Total: &total}, func(part int, p *scanPerson) error {
 		st := states[part]
 		if st == nil {
 			st = newExportPart(lay, len(targets))
 			states[part] = st
 		}
-		if p.Subject.Profile.IsNull() && !emptyProfiles {
-			return nil
+		if err := st.person(p, lay, m, minSeq, emptyProfiles, func(t int) *pqFileWriter {
+			return newFileWriterWith(free.get(lay.plan), filepath.Join(tmp, targets[t]), fmt.Sprintf("part-%05d", part), x.rowsPerFile)
+		}); err != nil {
+			return err
 		}
-		if minSeq > 0 && !ingestedSince(p, minSeq) {
-			return nil
+		if int(p.Person) == lastOf(part) {
+			return st.end(&free)
 		}
-		if !m.match(p.Identity, st.match) {
-			return nil
-		}
-		lay.fill(st.row, p)
-		st.members = m.memberships(p.Identity, st.members[:0])
-		for t, ok := range st.match {
-			if !ok {
-				continue
-			}
-			w := st.writers[t]
-			if w == nil {
-				w = newFileWriter(lay.plan, filepath.Join(tmp, targets[t]), fmt.Sprintf("part-%05d", part), x.rowsPerFile)
-				st.writers[t] = w
-			}
-			if err := w.write(st.row, st.members); err != nil {
-				return err
-			}
-			st.records[t]++
-		}
-		st.profiles++
-		p.Namespaces(st.countNS)
 		return nil
 	})
 	if err == nil {
@@ -471,6 +462,78 @@ func newExportPart(lay *exportLayout, targets int) *exportPart {
 	return st
 }
 
+// person exports one scanned person, if the job's filters take it.
+func (st *exportPart) person(p *scanPerson, lay *exportLayout, m *exportMatcher, minSeq uint64, emptyProfiles bool, open func(target int) *pqFileWriter) error {
+	if p.Subject.Profile.IsNull() && !emptyProfiles {
+		return nil
+	}
+	if minSeq > 0 && !ingestedSince(p, minSeq) {
+		return nil
+	}
+	if !m.match(p.Identity, st.match) {
+		return nil
+	}
+	lay.fill(st.row, p)
+	st.members = m.memberships(p.Identity, st.members[:0])
+	for t, ok := range st.match {
+		if !ok {
+			continue
+		}
+		w := st.writers[t]
+		if w == nil {
+			w = open(t)
+			st.writers[t] = w
+		}
+		if err := w.write(st.row, st.members); err != nil {
+			return err
+		}
+		st.records[t]++
+	}
+	st.profiles++
+	p.Namespaces(st.countNS)
+	return nil
+}
+
+// end finishes the part's files and hands its row writers on.
+func (st *exportPart) end(free *exportWriters) error {
+	for t, w := range st.writers {
+		if w == nil {
+			continue
+		}
+		files, err := w.close()
+		if err != nil {
+			return err
+		}
+		st.files[t] = append(st.files[t], files...)
+		st.writers[t] = nil
+		free.put(w.rw)
+	}
+	return nil
+}
+
+// exportWriters are row writers free for another part of a job.
+type exportWriters struct {
+	mu   sync.Mutex
+	free []*pqRowWriter
+}
+
+func (f *exportWriters) get(plan *pqPlan) *pqRowWriter {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if n := len(f.free); n > 0 {
+		rw := f.free[n-1]
+		f.free = f.free[:n-1]
+		return rw
+	}
+	return newRowWriter(plan)
+}
+
+func (f *exportWriters) put(rw *pqRowWriter) {
+	f.mu.Lock()
+	f.free = append(f.free, rw)
+	f.mu.Unlock()
+}
+
 // closeExportParts finishes every part's last files, on every CPU.
 func closeExportParts(states []*exportPart) error {
 	type item struct {
@@ -497,7 +560,9 @@ func closeExportParts(states []*exportPart) error {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			it.st.files[it.t], errs[i] = it.st.writers[it.t].close()
+			var files []exportFile
+			files, errs[i] = it.st.writers[it.t].close()
+			it.st.files[it.t] = append(it.st.files[it.t], files...)
 		}()
 	}
 	wg.Wait()
