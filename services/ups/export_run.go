@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -428,8 +429,8 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 			continue
 		}
 		res.profiles += st.profiles
-		for ns, n := range st.byNS {
-			res.byNS[ns] += n
+		for _, c := range st.byNS {
+			res.byNS[c.ns] += c.n
 		}
 	}
 	return res, nil
@@ -445,7 +446,7 @@ type exportPart struct {
 	files    [][]exportFile
 	records  []int64
 	profiles int64
-	byNS     map[string]int64
+	byNS     []exportNSCount // few: a slice beats a map
 	countNS  func(string)
 }
 
@@ -456,9 +457,16 @@ func newExportPart(lay *exportLayout, targets int) *exportPart {
 		writers: make([]*pqFileWriter, targets),
 		files:   make([][]exportFile, targets),
 		records: make([]int64, targets),
-		byNS:    map[string]int64{},
 	}
-	st.countNS = func(ns string) { st.byNS[ns]++ }
+	st.countNS = func(ns string) {
+		for i := range st.byNS {
+			if st.byNS[i].ns == ns {
+				st.byNS[i].n++
+				return
+			}
+		}
+		st.byNS = append(st.byNS, exportNSCount{strings.Clone(ns), 1})
+	}
 	return st
 }
 
@@ -532,6 +540,11 @@ func (f *exportWriters) put(rw *pqRowWriter) {
 	f.mu.Lock()
 	f.free = append(f.free, rw)
 	f.mu.Unlock()
+}
+
+type exportNSCount struct {
+	ns string
+	n  int64
 }
 
 // closeExportParts finishes every part's last files, on every CPU.
