@@ -678,8 +678,7 @@ type exportFile struct {
 
 // pqFileWriter writes one part of an export into files of at most
 // maxRows rows each: <dir>/<prefix>-<chunk>.parquet. A file is written as
-// rows come, a row group at a time, then its footer; it is fsynced when
-// complete.
+// rows come, a row group at a time, then its footer.
 type pqFileWriter struct {
 	dir     string
 	prefix  string
@@ -759,7 +758,9 @@ func (fw *pqFileWriter) group() error {
 	return nil
 }
 
-// finish completes the current file: last row group, footer, fsync.
+// finish completes the current file: last row group, footer. It does not
+// fsync it: the exporter syncs all of an export's files at once, at the
+// end, rather than stalling a scan worker on each.
 func (fw *pqFileWriter) finish() error {
 	if fw.f == nil {
 		return nil
@@ -783,9 +784,6 @@ func (fw *pqFileWriter) finish() error {
 	}
 	if err == nil {
 		err = fw.rw.bw.Flush()
-	}
-	if err == nil {
-		err = fw.f.Sync()
 	}
 	if cerr := fw.f.Close(); err == nil {
 		err = cerr

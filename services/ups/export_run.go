@@ -399,6 +399,9 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 	if err == nil {
 		err = closeExportParts(states)
 	}
+	if err == nil {
+		err = syncExportFiles(tmp, targets, states)
+	}
 	if err != nil {
 		for _, st := range states {
 			if st != nil {
@@ -540,6 +543,41 @@ func (f *exportWriters) put(rw *pqRowWriter) {
 	f.mu.Lock()
 	f.free = append(f.free, rw)
 	f.mu.Unlock()
+}
+
+// syncExportFiles fsyncs every file of an export, several at a time (the
+// directories are synced when the manifests are written).
+func syncExportFiles(tmp string, targets []string, states []*exportPart) error {
+	var paths []string
+	for _, st := range states {
+		if st == nil {
+			continue
+		}
+		for t, files := range st.files {
+			for _, f := range files {
+				paths = append(paths, filepath.Join(tmp, targets[t], f.Name))
+			}
+		}
+	}
+	errs := make([]error, len(paths))
+	sem := make(chan struct{}, 4)
+	var wg sync.WaitGroup
+	for i, path := range paths {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f, err := os.Open(path)
+			if err == nil {
+				err = f.Sync()
+				f.Close()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 type exportNSCount struct {
