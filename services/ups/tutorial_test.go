@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/segflow/segflow/services/ups/gen"
 	"github.com/segflow/segflow/services/ups/upstest"
 )
@@ -343,69 +341,12 @@ func (c *tutorialClient) exportedMembers(batchID string) []string {
 			if err != nil || resp.StatusCode != http.StatusOK || fmt.Sprint(len(data)) != file.Length {
 				c.t.Fatalf("download %s: %d, %d bytes of %s: %v", file.Name, resp.StatusCode, len(data), file.Length, err)
 			}
-			out = append(out, parquetECIDs(c.t, data)...)
-		}
-	}
-	return out
-}
-
-// parquetECIDs reads the ECID of every row of an export file from its
-// identityMap column, a MAP of namespace to a LIST of identities.
-func parquetECIDs(t *testing.T, data []byte) []string {
-	t.Helper()
-	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyCol, idCol := -1, -1
-	for i, path := range f.Schema().Columns() {
-		switch strings.Join(path, ".") {
-		case "identityMap.key_value.key":
-			keyCol = i
-		case "identityMap.key_value.value.list.element.id":
-			idCol = i
-		}
-	}
-	if keyCol < 0 || idCol < 0 {
-		t.Fatalf("no identityMap key and id columns in %v", f.Schema().Columns())
-	}
-	var out []string
-	for _, rg := range f.RowGroups() {
-		rows := rg.Rows()
-		buf := make([]parquet.Row, 64)
-		for {
-			n, err := rows.ReadRows(buf)
-			for _, row := range buf[:n] {
-				// Map entries in order; an id whose repetition level is at
-				// most the map's (1) starts the next entry's list.
-				var keys, ecids []string
-				entry := -1
-				for _, v := range row {
-					switch v.Column() {
-					case keyCol:
-						keys = append(keys, v.String())
-					case idCol:
-						if v.RepetitionLevel() <= 1 {
-							entry++
-						}
-						if !v.IsNull() && entry < len(keys) && keys[entry] == "ECID" {
-							ecids = append(ecids, v.String())
-						}
-					}
-				}
-				if len(ecids) != 1 {
-					t.Fatalf("a row with ECIDs %v (keys %v)", ecids, keys)
-				}
-				out = append(out, ecids[0])
-			}
-			if err == io.EOF {
-				break
-			}
+			ids, err := upstest.ParquetIdentities(data, "ECID")
 			if err != nil {
-				t.Fatal(err)
+				c.t.Fatalf("%s: %v", file.Name, err)
 			}
+			out = append(out, ids...)
 		}
-		rows.Close()
 	}
 	return out
 }
