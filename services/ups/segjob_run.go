@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -64,7 +65,11 @@ func newSegmentJobs(dir string, jobs *segmentJobStore, defs *definitionStore, po
 		cancel: map[string]context.CancelFunc{},
 	}
 	for _, j := range jobs.unfinished() {
-		r.queue <- jobKey{j.caller(), j.ID}
+		select {
+		case r.queue <- jobKey{j.caller(), j.ID}:
+		default:
+			// More than the queue holds: they wait for the next start.
+		}
 	}
 	go r.loop()
 	return r, nil
@@ -84,10 +89,36 @@ func (r *segmentJobs) loop() {
 		case <-r.ctx.Done():
 			return
 		case k := <-r.queue:
-			r.run(k)
+			// Jobs waiting together run together: one pass over the
+			// profiles serves them all (a burst of requests otherwise
+			// queues one scan per job).
+			batch := []jobKey{k}
+		drain:
+			for len(batch) < maxJobsPerPass {
+				select {
+				case k := <-r.queue:
+					batch = append(batch, k)
+				default:
+					break drain
+				}
+			}
+			byCaller := map[Caller][]string{}
+			var callers []Caller
+			for _, k := range batch {
+				if _, ok := byCaller[k.c]; !ok {
+					callers = append(callers, k.c)
+				}
+				byCaller[k.c] = append(byCaller[k.c], k.id)
+			}
+			for _, c := range callers {
+				r.run(c, byCaller[c])
+			}
 		}
 	}
 }
+
+// maxJobsPerPass bounds the jobs one pass evaluates together.
+const maxJobsPerPass = 64
 
 // submit creates a job for the caller's segments ids ("*": all of them)
 // and queues it.
@@ -177,91 +208,149 @@ func (r *segmentJobs) cancelJob(c Caller, id string) (SegmentJob, error) {
 	return j, nil
 }
 
-// run takes a queued job through PROCESSING to its end.
-func (r *segmentJobs) run(k jobKey) {
+// run takes queued jobs of one caller through PROCESSING to their end,
+// evaluating all their segments in one pass.
+func (r *segmentJobs) run(c Caller, ids []string) {
 	started := r.now().UnixMilli()
-	job, err := r.jobs.update(k.c, k.id, func(j *SegmentJob) bool {
-		if finished(j.Status) {
-			return false // cancelled while queued
+	var jobs []SegmentJob
+	for _, id := range ids {
+		job, err := r.jobs.update(c, id, func(j *SegmentJob) bool {
+			if finished(j.Status) {
+				return false // cancelled while queued
+			}
+			j.Status = jobProcessing
+			j.Metrics = segmentJobMetrics{TotalTime: &jobTiming{StartTimeInMs: started}, ProfileSegmentationTime: &jobTiming{}}
+			return true
+		})
+		if err != nil {
+			r.log.Error().Err(err).Str("segment_job", id).Msg("starting segment job")
+			continue
 		}
-		j.Status = jobProcessing
-		j.Metrics = segmentJobMetrics{TotalTime: &jobTiming{StartTimeInMs: started}, ProfileSegmentationTime: &jobTiming{}}
-		return true
-	})
-	if err != nil {
-		r.log.Error().Err(err).Str("segment_job", k.id).Msg("starting segment job")
+		if job.Status == jobProcessing {
+			jobs = append(jobs, job)
+		}
+	}
+	if len(jobs) == 0 {
 		return
 	}
-	if job.Status != jobProcessing {
-		return
-	}
+	// Cancelling one job of the pass marks it CANCELLED at once; the pass
+	// stops only when every job in it is cancelled.
 	ctx, cancel := context.WithCancel(r.ctx)
+	defer cancel()
+	var live atomic.Int64
+	live.Store(int64(len(jobs)))
 	r.mu.Lock()
-	r.cancel[k.id] = cancel
+	for _, j := range jobs {
+		r.cancel[j.ID] = sync.OnceFunc(func() {
+			if live.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		delete(r.cancel, k.id)
+		for _, j := range jobs {
+			delete(r.cancel, j.ID)
+		}
 		r.mu.Unlock()
-		cancel()
 	}()
 
-	metrics, err := r.evaluate(ctx, k.c, job)
+	var entries []segmentJobEntry
+	for _, j := range jobs {
+		entries = append(entries, j.Segments...)
+	}
+	res, err := r.evaluate(ctx, c, entries)
 	if r.ctx.Err() != nil {
-		return // shutting down: the job runs again at the next start
+		return // shutting down: the jobs run again at the next start
 	}
 	ended := r.now().UnixMilli()
-	_, uerr := r.jobs.update(k.c, k.id, func(j *SegmentJob) bool {
-		if finished(j.Status) {
-			return false // cancelled: keep CANCELLED
-		}
-		switch {
-		case err != nil:
-			j.Status = jobFailed
-			j.Errors = append(j.Errors, segmentJobError{Code: "0100-500", Msg: err.Error()})
-			j.Metrics.TotalTime.end(ended)
-		default:
+	for _, job := range jobs {
+		_, uerr := r.jobs.update(c, job.ID, func(j *SegmentJob) bool {
+			if finished(j.Status) {
+				return false // cancelled: keep CANCELLED
+			}
+			if err != nil {
+				j.Status = jobFailed
+				j.Errors = append(j.Errors, segmentJobError{Code: "0100-500", Msg: err.Error()})
+				j.Metrics.TotalTime.end(ended)
+				return true
+			}
 			j.Status = jobSucceeded
-			metrics.TotalTime = &jobTiming{StartTimeInMs: started}
-			metrics.TotalTime.end(ended)
-			j.Metrics = metrics
+			j.Metrics = res.metrics(j.Segments)
+			j.Metrics.TotalTime = &jobTiming{StartTimeInMs: started}
+			j.Metrics.TotalTime.end(ended)
+			return true
+		})
+		if uerr != nil {
+			r.log.Error().Err(uerr).Str("segment_job", job.ID).Msg("finishing segment job")
 		}
-		return true
-	})
-	if uerr != nil {
-		r.log.Error().Err(uerr).Str("segment_job", k.id).Msg("finishing segment job")
 	}
 	ev := r.log.Info()
 	if err != nil {
 		ev = r.log.Warn().Err(err)
 	}
-	ev.Str("segment_job", k.id).Int("segments", len(job.Segments)).Int64("ms", ended-started).Msg("segment job done")
+	ev.Int("jobs", len(jobs)).Int("segments", len(entries)).Int64("ms", ended-started).Msg("segment jobs done")
 }
 
-// evaluate runs the job's segments, one pass per merge policy, and
-// publishes their memberships. Segments that use others of the job through
-// inSegment come after them in the pass; a segment using one evaluated
-// under another merge policy reads its memberships from before the job.
-func (r *segmentJobs) evaluate(ctx context.Context, c Caller, job SegmentJob) (segmentJobMetrics, error) {
+// passResult is what a pass found for each segment.
+type passResult struct {
+	segments map[string]segmentOutcome
+	byPolicy map[string]int64 // persons per merge policy id
+	timing   jobTiming
+}
+
+type segmentOutcome struct {
+	policy     string
+	qualifying int64
+	exits      int64
+	namespaces map[string]int64
+}
+
+// metrics are a job's metrics from the pass that evaluated its segments.
+func (p passResult) metrics(segs []segmentJobEntry) segmentJobMetrics {
 	m := segmentJobMetrics{
 		SegmentedProfileCounter:            map[string]int64{},
 		SegmentedProfileByNamespaceCounter: map[string]map[string]int64{},
 		SegmentedProfileByStatusCounter:    map[string]map[string]int64{},
 		TotalProfilesByMergePolicy:         map[string]int64{},
 	}
+	t := p.timing
+	m.ProfileSegmentationTime = &t
+	for _, s := range segs {
+		o := p.segments[s.SegmentID]
+		m.SegmentedProfileCounter[s.SegmentID] = o.qualifying
+		m.SegmentedProfileByNamespaceCounter[s.SegmentID] = o.namespaces
+		m.SegmentedProfileByStatusCounter[s.SegmentID] = map[string]int64{"realized": o.qualifying, "exited": o.exits}
+		m.TotalProfilesByMergePolicy[o.policy] = p.byPolicy[o.policy]
+		m.TotalProfiles = max(m.TotalProfiles, p.byPolicy[o.policy])
+	}
+	return m
+}
+
+// evaluate runs segments, one pass per merge policy, and publishes their
+// memberships. Segments that use others of the pass through inSegment
+// come after them; a segment using one evaluated under another merge
+// policy reads its memberships from before the pass. A segment listed
+// twice (by two jobs) is evaluated once.
+func (r *segmentJobs) evaluate(ctx context.Context, c Caller, entries []segmentJobEntry) (passResult, error) {
+	res := passResult{segments: map[string]segmentOutcome{}, byPolicy: map[string]int64{}}
 	byPolicy := map[string][]evalSegment{}
 	deps := map[string][]string{}
-	for _, s := range job.Segments {
+	for _, s := range entries {
+		if _, dup := deps[s.SegmentID]; dup {
+			continue
+		}
 		q, err := parseExpression(s.Segment.Expression)
 		if err != nil {
-			return m, fmt.Errorf("segment %s: %w", s.SegmentID, err)
+			return res, fmt.Errorf("segment %s: %w", s.SegmentID, err)
 		}
 		byPolicy[s.Segment.MergePolicyID] = append(byPolicy[s.Segment.MergePolicyID], evalSegment{id: s.SegmentID, q: q})
 		deps[s.SegmentID] = pql.Analyze(q).Segments
 	}
 	order, err := pql.DependencyOrder(deps)
 	if err != nil {
-		return m, err
+		return res, err
 	}
 	rank := map[string]int{}
 	for i, id := range order {
@@ -270,52 +359,46 @@ func (r *segmentJobs) evaluate(ctx context.Context, c Caller, job SegmentJob) (s
 	view := r.members.view(c)
 	schema := r.profiles.schema(c)
 	now := r.now()
-	segStart := now.UnixMilli()
+	res.timing.StartTimeInMs = now.UnixMilli()
 	results := map[string]*segmentMembers{}
 	for _, polID := range slices.Sorted(maps.Keys(byPolicy)) {
 		segs := byPolicy[polID]
 		slices.SortFunc(segs, func(a, b evalSegment) int { return rank[a.id] - rank[b.id] })
 		pol, err := r.policies.get(c, polID)
 		if err != nil {
-			return m, fmt.Errorf("merge policy %s: %w", polID, err)
+			return res, fmt.Errorf("merge policy %s: %w", polID, err)
 		}
 		pass, err := newSegmentPass(schema, pol.rule(), segs, view)
 		if err != nil {
-			return m, err
+			return res, err
 		}
-		res, err := pass.run(ctx, r.profiles, c, now, scanOptions{})
+		found, err := pass.run(ctx, r.profiles, c, now, scanOptions{})
 		if err != nil {
-			return m, err
+			return res, err
 		}
-		m.TotalProfiles = max(m.TotalProfiles, int64(res.info.Total))
-		m.TotalProfilesByMergePolicy[polID] = int64(res.info.Total)
+		res.byPolicy[polID] = int64(found.info.Total)
 		for i, s := range segs {
-			next, exits := view[s.id].next(res.members[i], now.UnixMicro())
+			next, exits := view[s.id].next(found.members[i], now.UnixMicro())
 			results[s.id] = next
-			m.SegmentedProfileCounter[s.id] = int64(len(res.members[i]))
-			m.SegmentedProfileByNamespaceCounter[s.id] = res.namespaces[i]
-			m.SegmentedProfileByStatusCounter[s.id] = map[string]int64{
-				"realized": int64(len(res.members[i])),
-				"exited":   int64(exits),
+			res.segments[s.id] = segmentOutcome{
+				policy: polID, qualifying: int64(len(found.members[i])), exits: int64(exits), namespaces: found.namespaces[i],
 			}
 		}
 	}
-	segEnd := r.now().UnixMilli()
-	m.ProfileSegmentationTime = &jobTiming{StartTimeInMs: segStart}
-	m.ProfileSegmentationTime.end(segEnd)
+	res.timing.end(r.now().UnixMilli())
 	if err := ctx.Err(); err != nil {
-		return m, err
+		return res, err
 	}
 	// Durable before visible, visible before SUCCEEDED.
 	r.membersMu.Lock()
 	defer r.membersMu.Unlock()
 	for _, id := range slices.Sorted(maps.Keys(results)) {
 		if err := saveMembers(&r.membersDirs, c, id, results[id]); err != nil {
-			return m, err
+			return res, err
 		}
 	}
 	r.members.publish(c, results)
-	return m, nil
+	return res, nil
 }
 
 // membersDir is where memberships live under the data directory.

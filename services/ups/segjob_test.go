@@ -291,3 +291,38 @@ func TestSegmentMembersNext(t *testing.T) {
 		t.Error("a file naming unknown identities loaded")
 	}
 }
+
+// Jobs submitted together may share one pass; each still reports only
+// its own segments, with the right counts.
+func TestSegmentJobsShareAPass(t *testing.T) {
+	e := newCatEnv(t)
+	profiles := e.createDataset(catDev, "prod", fmt.Sprintf(profileClassBody, "profiles"))
+	var lines strings.Builder
+	for i := range 30 {
+		fmt.Fprintf(&lines, `{"identityMap":{"ECID":[{"id":"e%d","primary":true}]},"homeAddress":{"countryCode":%q}}`+"\n", i, []string{"US", "FR", "DE"}[i%3])
+	}
+	e.waitBatch(catDev, e.ingestBatch(catDev, profiles, false, map[string]string{"p.json": lines.String()}))
+	want := map[string]int64{}
+	var ids []string
+	for i, cc := range []string{"US", "FR", "DE", "US", "IT"} {
+		id := e.createSegment(fmt.Sprintf("seg %d", i), fmt.Sprintf(`homeAddress.countryCode = %q`, cc))
+		want[id] = map[string]int64{"US": 10, "FR": 10, "DE": 10}[cc]
+		ids = append(ids, id)
+	}
+	var jobs []string
+	for _, id := range ids {
+		rec := e.call(catDev, "prod", http.MethodPost, segmentJobsBase, fmt.Sprintf(`[{"segmentId":%q}]`, id))
+		var job SegmentJob
+		if err := json.Unmarshal(rec.Body.Bytes(), &job); err != nil || rec.Code != http.StatusOK {
+			t.Fatalf("create: %d %s", rec.Code, rec.Body)
+		}
+		jobs = append(jobs, job.ID)
+	}
+	for i, jobID := range jobs {
+		job := e.waitSegmentJob(jobID)
+		c := job.Metrics.SegmentedProfileCounter
+		if job.Status != jobSucceeded || len(c) != 1 || c[ids[i]] != want[ids[i]] || job.Metrics.TotalProfiles != 30 {
+			t.Errorf("job %d: %s %v total %d, want %s: %d", i, job.Status, c, job.Metrics.TotalProfiles, ids[i], want[ids[i]])
+		}
+	}
+}
