@@ -1,0 +1,62 @@
+package reader_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/segflow/segflow/pkg/platform"
+	"github.com/segflow/segflow/services/reader"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	var c reader.Config
+	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
+		t.Fatal(err)
+	}
+	// The command fills an unset sink from the data directory.
+	dir := t.TempDir()
+	if c.SinkURL == "" {
+		c.SinkURL = reader.DefaultSinkURL(dir)
+	}
+	if c != reader.DefaultConfig(dir) {
+		t.Fatalf("defaults from the environment %+v, DefaultConfig %+v", c, reader.DefaultConfig(dir))
+	}
+	c = reader.Config{}
+	env := map[string]string{"SEGFLOW_SINK_URL": "s3://bucket?region=eu-west-1", "SEGFLOW_DOWNLOAD_CONCURRENCY": "8"}
+	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(env)}); err != nil {
+		t.Fatal(err)
+	}
+	if c.SinkURL != env["SEGFLOW_SINK_URL"] || c.ParallelFiles != 8 || c.Validate() != nil {
+		t.Fatalf("%+v: %v", c, c.Validate())
+	}
+}
+
+func TestNewRefuses(t *testing.T) {
+	if _, err := reader.New(nil, reader.DefaultConfig(t.TempDir()), zerolog.Nop()); err == nil {
+		t.Error("New without a client")
+	}
+}
+
+func TestNewOpensTheSink(t *testing.T) {
+	c, err := platform.New(platform.Config{BaseURL: "http://127.0.0.1:1", ClientID: "c", ClientSecret: "s", OrgID: "O@AdobeOrg", Sandbox: "prod"}, platform.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := reader.Config{SinkURL: "file://" + filepath.ToSlash(t.TempDir()) + "/missing/dir", ParallelFiles: 1}
+	if _, err := reader.New(c, cfg, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "SEGFLOW_SINK_URL") {
+		t.Errorf("a sink directory that does not exist: %v", err)
+	}
+	cfg.SinkURL += "?create_dir=1"
+	h, err := reader.New(c, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
