@@ -1,5 +1,6 @@
-// Command segflow is Segflow's one binary: the subcommand picks the role.
-// Today it offers the PQL tools and ups; the pipeline arrives with its issue.
+// Command segflow is Segflow's one binary: the subcommand picks the role
+// (up, a pipeline stage, ups) or is a user command (request, status,
+// watch, dlq, ingest, gen, pql, bench).
 package main
 
 import (
@@ -10,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/segflow/segflow/pkg/events"
 )
 
 const usage = `usage: segflow <command> [arguments]
@@ -21,7 +24,11 @@ commands:
   gen -out DIR [-profiles N]     write a synthetic XDM data set (profiles, events) for ingestion
   ingest [flags] FILE|DIR ...    load JSON and Parquet files (or a gen directory) through batch ingestion
   bench ingest [-profiles N]     measure ingestion through the HTTP API (an in-process ups, or -url)
-  up                             run everything in one process (not built yet: see README)
+  bench pipeline [-profiles N] [-requests N] [-latency-requests N] [-keep] [-json]
+                                 measure the pipeline in process: latency, overhead per hop, Platform calls, throughput
+  up                             run everything in one process: NATS, ups with sample data, the four stages
+  definer, segmenter, exporter, reader
+                                 run one pipeline stage (NATS at SEGFLOW_NATS_URL, Platform at SEGFLOW_PLATFORM_URL)
   request [flags] [FILE|-]       publish a segment request and follow it to its batch.ready manifest
   status [-json] <requestId>     print a request's status record (stage, state, ids, timings, error)
   watch [-subject S] [-request ID] [-since D|-all] [-json]
@@ -74,7 +81,9 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 	case "dlq":
 		return runDLQ(ctx, args[1:], environ, stdout, stderr)
 	case "up":
-		return errors.New("up is not built yet: the pipeline services and ups land with issues 3 to 5")
+		return runUp(ctx, args[1:], environ, stdout, stderr)
+	case "definer", "segmenter", "exporter", "reader":
+		return runRole(ctx, events.Stage(args[0]), args[1:], environ, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return nil

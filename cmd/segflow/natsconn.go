@@ -77,8 +77,8 @@ func (c natsConfig) redactedURLs() string {
 
 // connectNATS connects to the configured servers; name identifies the
 // connection on the server (monitoring, logs).
-func connectNATS(cfg natsConfig, name string) (*nats.Conn, error) {
-	opts := []nats.Option{nats.Name(name), nats.Timeout(5 * time.Second)}
+func connectNATS(cfg natsConfig, name string, extra ...nats.Option) (*nats.Conn, error) {
+	opts := append([]nats.Option{nats.Name(name), nats.Timeout(5 * time.Second)}, extra...)
 	if cfg.Creds != "" {
 		opts = append(opts, nats.UserCredentials(cfg.Creds))
 	}
