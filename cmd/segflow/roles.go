@@ -21,9 +21,9 @@ import (
 )
 
 // buildStages makes the runners of the given stages, each reading its
-// own configuration from d.environ.
-func buildStages(ctx context.Context, d stageDeps, which []events.Stage) ([]stageRunner, error) {
-	var out []stageRunner
+// own configuration from d.environ. closers are what the caller closes
+// once the runners have stopped (the reader's sink).
+func buildStages(ctx context.Context, d stageDeps, which []events.Stage) (out []stageRunner, closers []io.Closer, err error) {
 	for _, st := range which {
 		log := d.log.With().Str("service", string(st)).Logger()
 		var r stageRunner
@@ -31,23 +31,23 @@ func buildStages(ctx context.Context, d stageDeps, which []events.Stage) ([]stag
 		case events.StageDefiner:
 			cfg, err := loadEnvConfig[definer.Config](ctx, d.environ)
 			if err != nil {
-				return nil, err
+				return nil, closers, err
 			}
 			r = newRunner(d, st, definer.New(d.client, cfg, log), log)
 		case events.StageSegmenter:
 			cfg, err := loadEnvConfig[segmenter.Config](ctx, d.environ)
 			if err != nil {
-				return nil, err
+				return nil, closers, err
 			}
 			r = newRunner(d, st, segmenter.New(d.client, cfg, log), log)
 		case events.StageExporter:
 			cfg, err := loadEnvConfig[exporter.Config](ctx, d.environ)
 			if err != nil {
-				return nil, err
+				return nil, closers, err
 			}
 			h, err := exporter.New(d.client, cfg, log)
 			if err != nil {
-				return nil, err
+				return nil, closers, err
 			}
 			r = newRunner(d, st, h, log)
 		case events.StageReader:
@@ -57,19 +57,20 @@ func buildStages(ctx context.Context, d stageDeps, which []events.Stage) ([]stag
 			}
 			cfg, err := loadEnvConfig[reader.Config](ctx, environ)
 			if err != nil {
-				return nil, err
+				return nil, closers, err
 			}
 			h, err := reader.New(d.client, cfg, log)
 			if err != nil {
-				return nil, err
+				return nil, closers, err
 			}
+			closers = append(closers, h)
 			r = newRunner(d, st, h, log)
 		default:
-			return nil, fmt.Errorf("unknown stage %q", st)
+			return nil, closers, fmt.Errorf("unknown stage %q", st)
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out, closers, nil
 }
 
 func newRunner[In events.Payload](d stageDeps, st events.Stage, h stage.Handler[In], log zerolog.Logger) *stage.Runner[In] {
@@ -159,7 +160,14 @@ func servePipeline(ctx context.Context, c pipelineConfigs, environ []string, sta
 		return err
 	}
 	d := stageDeps{js: js, pipeline: pipeline, client: client, stageCfg: c.stage, metrics: sm, log: log, environ: environ, dataDir: c.ups.DataDir}
-	runners, err := buildStages(ctx, d, stages)
+	runners, closers, err := buildStages(ctx, d, stages)
+	defer func() {
+		for _, c := range closers {
+			if err := c.Close(); err != nil {
+				log.Warn().Err(err).Msg("closing")
+			}
+		}
+	}()
 	if err != nil {
 		return err
 	}
