@@ -25,7 +25,8 @@ func TestRunPQL(t *testing.T) {
 		{name: "convert without target", args: []string{"pql", "convert", "a = 1"}, wantErr: "-to json or -to text"},
 		{name: "no command", args: nil, wantErr: "usage"},
 		{name: "unknown command", args: []string{"frobnicate"}, wantErr: `unknown command "frobnicate"`},
-		{name: "up not built", args: []string{"up"}, wantErr: "not built yet"},
+		{name: "up takes no arguments", args: []string{"up", "now"}, wantErr: "takes no arguments"},
+		{name: "a stage takes no arguments", args: []string{"reader", "x"}, wantErr: "takes no arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
