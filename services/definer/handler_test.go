@@ -8,17 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
-
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/services/definer"
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 func TestConfig(t *testing.T) {
-	var c definer.Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
-		t.Fatal(err)
-	}
+	c := stagetest.FromEnv[definer.Config](t, nil)
 	if c != definer.DefaultConfig() {
 		t.Fatalf("env defaults %+v, DefaultConfig %+v", c, definer.DefaultConfig())
 	}
@@ -30,15 +26,11 @@ func TestConfig(t *testing.T) {
 		"SEGFLOW_ESTIMATE_POLL":     "SEGFLOW_ESTIMATE_POLL",
 		"SEGFLOW_ESTIMATE_POLL_MAX": "SEGFLOW_ESTIMATE_POLL_MAX",
 	} {
-		var c definer.Config
 		val := "0s"
 		if env == "SEGFLOW_ESTIMATE_POLL_MAX" {
 			val = "1ms"
 		}
-		err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(map[string]string{env: val})})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := stagetest.FromEnv[definer.Config](t, map[string]string{env: val})
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s=%s: %v", env, val, err)
 		}
@@ -49,7 +41,7 @@ func TestConfig(t *testing.T) {
 // the field (and the PQL position), without a Platform call.
 func TestBadRequests(t *testing.T) {
 	fake := newFake(t)
-	h := startHarness(t, fake.srv.URL, fastConfig())
+	h := startHarness(t, fake.URL, fastConfig())
 	for _, tc := range []struct {
 		name, id, body, field string
 		pos                   *events.Position
@@ -78,9 +70,9 @@ func TestBadRequests(t *testing.T) {
 			if id == "" {
 				// Derived from the message's place in the stream, so that
 				// every delivery agrees.
-				id = events.DeriveRequestID(fmt.Sprintf("%s/%d", h.env.Pipeline.Config.StreamName(), seq))
+				id = events.DeriveRequestID(fmt.Sprintf("%s/%d", h.Pipeline.Config.StreamName(), seq))
 			}
-			f := h.rejected.failure(t, id)
+			f := h.rejected.Wait(t, id, 1)
 			if !f.Rejected || f.Field != tc.field || f.Attempts != 1 || f.Retryable || !strings.Contains(f.Reason, tc.reason) {
 				t.Fatalf("rejection %+v", f)
 			}
@@ -92,12 +84,12 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
-	h.settled(t)
+	h.Settled(t)
 	if n := fake.apiCalls(); n != 0 {
 		t.Errorf("%d Platform calls for bad requests", n)
 	}
 	// The status record says rejected, with the problem.
-	e, err := h.env.Pipeline.Status.Get(context.Background(), events.StatusKey("r-pql"))
+	e, err := h.Pipeline.Status.Get(context.Background(), events.StatusKey("r-pql"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,21 +105,21 @@ func TestFaults(t *testing.T) {
 		fake.createDef = func(w http.ResponseWriter, n int, _ func()) bool {
 			if n == 1 {
 				w.Header().Set("Retry-After", "1")
-				upsError(w, 429, "Too many requests")
+				stagetest.UPSError(w, 429, "Too many requests")
 				return true
 			}
 			return false
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, request("r-429", "x", "true"))
-		d := h.created.definition(t, "r-429", 1)
+		d := h.created.Wait(t, "r-429", 1)
 		if d.Segment.ID != "def-1" || d.MergePolicyID != "default-policy" {
 			t.Fatalf("definition.created %+v", d)
 		}
-		if fake.count("POST /segment/definitions") != 2 || fake.definitions() != 1 || h.handler.count("r-429") != 1 {
-			t.Fatalf("creates %d, definitions %d, deliveries %d", fake.count("POST /segment/definitions"), fake.definitions(), h.handler.count("r-429"))
+		if fake.Count("POST /segment/definitions") != 2 || fake.definitions() != 1 || h.Handled("r-429") != 1 {
+			t.Fatalf("creates %d, definitions %d, deliveries %d", fake.Count("POST /segment/definitions"), fake.definitions(), h.Handled("r-429"))
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("503 after the create happened", func(t *testing.T) {
@@ -137,44 +129,44 @@ func TestFaults(t *testing.T) {
 		fake.createDef = func(w http.ResponseWriter, n int, store func()) bool {
 			if n == 1 {
 				store()
-				upsError(w, 503, "Service unavailable")
+				stagetest.UPSError(w, 503, "Service unavailable")
 				return true
 			}
 			return false
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		// A bare request without an id: both deliveries derive the same.
 		seq := h.publish(t, `{"definition": {"name": "x", "expression": {"value": "true"}}}`)
-		id := events.DeriveRequestID(fmt.Sprintf("%s/%d", h.env.Pipeline.Config.StreamName(), seq))
-		d := h.created.definition(t, id, 1)
-		if d.Segment.ID != "def-1" || fake.definitions() != 1 || fake.count("POST /segment/definitions") != 1 || fake.count("GET /segment/definitions") != 1 {
-			t.Fatalf("definition.created %+v; calls %v", d, fake.calls)
+		id := events.DeriveRequestID(fmt.Sprintf("%s/%d", h.Pipeline.Config.StreamName(), seq))
+		d := h.created.Wait(t, id, 1)
+		if d.Segment.ID != "def-1" || fake.definitions() != 1 || fake.Count("POST /segment/definitions") != 1 || fake.Count("GET /segment/definitions") != 1 {
+			t.Fatalf("definition.created %+v; calls %v", d, fake.Calls)
 		}
-		if h.handler.count(id) != 2 {
-			t.Errorf("%d deliveries, want 2", h.handler.count(id))
+		if h.Handled(id) != 2 {
+			t.Errorf("%d deliveries, want 2", h.Handled(id))
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("503 burst while estimating", func(t *testing.T) {
 		fake := newFake(t)
 		fake.estimate = func(w http.ResponseWriter, _ string, polls int) bool {
 			if polls <= 4 {
-				upsError(w, 503, "Service unavailable")
+				stagetest.UPSError(w, 503, "Service unavailable")
 				return true
 			}
 			return false
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, withEstimate(request("r-burst", "x", "true"), 1, 100))
-		d := h.created.definition(t, "r-burst", 1)
+		d := h.created.Wait(t, "r-burst", 1)
 		if d.Estimate == nil || d.Estimate.EstimatedSize != 42 || d.Estimate.PreviewID != "preview-1" || d.Estimate.ConfidenceInterval != "95%" {
 			t.Fatalf("estimate %+v", d.Estimate)
 		}
-		if fake.count("POST /preview") != 1 || h.handler.count("r-burst") != 1 {
-			t.Fatalf("previews %d, deliveries %d", fake.count("POST /preview"), h.handler.count("r-burst"))
+		if fake.Count("POST /preview") != 1 || h.Handled("r-burst") != 1 {
+			t.Fatalf("previews %d, deliveries %d", fake.Count("POST /preview"), h.Handled("r-burst"))
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("slow Platform outlasts the ack wait", func(t *testing.T) {
@@ -184,7 +176,7 @@ func TestFaults(t *testing.T) {
 		started := time.Now()
 		fake.estimate = func(w http.ResponseWriter, _ string, _ int) bool {
 			if time.Since(started) < 2500*time.Millisecond {
-				writeJSON(w, 200, map[string]any{"state": "RUNNING", "estimatedSize": 7})
+				stagetest.WriteJSON(w, 200, map[string]any{"state": "RUNNING", "estimatedSize": 7})
 				return true
 			}
 			return false
@@ -193,132 +185,132 @@ func TestFaults(t *testing.T) {
 			time.Sleep(1500 * time.Millisecond)
 			return false
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, withEstimate(request("r-slow", "x", "true"), -1, -1))
-		d := h.created.definition(t, "r-slow", 1)
+		d := h.created.Wait(t, "r-slow", 1)
 		if d.Estimate == nil || d.Estimate.EstimatedSize != 42 || d.Estimate.DurationMs < 2000 {
 			t.Fatalf("estimate %+v", d.Estimate)
 		}
-		if h.handler.count("r-slow") != 1 || fake.count("POST /preview") != 1 || fake.count("POST /segment/definitions") != 1 {
-			t.Fatalf("deliveries %d, calls %v", h.handler.count("r-slow"), fake.calls)
+		if h.Handled("r-slow") != 1 || fake.Count("POST /preview") != 1 || fake.Count("POST /segment/definitions") != 1 {
+			t.Fatalf("deliveries %d, calls %v", h.Handled("r-slow"), fake.Calls)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("estimate FAILED", func(t *testing.T) {
 		fake := newFake(t)
 		fake.estimate = func(w http.ResponseWriter, _ string, _ int) bool {
-			writeJSON(w, 200, map[string]any{"state": "FAILED", "error": map[string]any{"description": "sampling failed", "traceback": "at x"}})
+			stagetest.WriteJSON(w, 200, map[string]any{"state": "FAILED", "error": map[string]any{"description": "sampling failed", "traceback": "at x"}})
 			return true
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, withEstimate(request("r-estfail", "x", "true"), -1, -1))
-		f := h.failed.failure(t, "r-estfail")
+		f := h.failed.Wait(t, "r-estfail", 1)
 		if f.Rejected || f.Retryable || f.PlatformError == nil || f.PlatformError.Message != "sampling failed" || f.PreviewID != "preview-1" {
 			t.Fatalf("definition.failed %+v (%+v)", f, f.PlatformError)
 		}
 		if fake.definitions() != 0 {
 			t.Errorf("a definition was created")
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("estimate not ready in time", func(t *testing.T) {
 		fake := newFake(t)
 		fake.estimate = func(w http.ResponseWriter, _ string, _ int) bool {
-			writeJSON(w, 200, map[string]any{"state": "RUNNING"})
+			stagetest.WriteJSON(w, 200, map[string]any{"state": "RUNNING"})
 			return true
 		}
 		cfg := fastConfig()
 		cfg.EstimateTimeout = 300 * time.Millisecond
-		h := startHarness(t, fake.srv.URL, cfg)
+		h := startHarness(t, fake.URL, cfg)
 		h.publishRequest(t, withEstimate(request("r-esttime", "x", "true"), -1, -1))
-		f := h.failed.failure(t, "r-esttime")
+		f := h.failed.Wait(t, "r-esttime", 1)
 		if f.Rejected || !strings.Contains(f.Reason, "SEGFLOW_ESTIMATE_TIMEOUT") || f.Attempts != 1 {
 			t.Fatalf("definition.failed %+v", f)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("the Platform refuses the preview", func(t *testing.T) {
 		fake := newFake(t)
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, withEstimate(request("r-refused", "x", `a = "refuse-me"`), -1, -1))
-		f := h.rejected.failure(t, "r-refused")
+		f := h.rejected.Wait(t, "r-refused", 1)
 		if f.Field != "definition.expression.value" || f.PlatformError == nil || f.PlatformError.Status != 400 || f.PlatformError.Operation != "CreatePreview" {
 			t.Fatalf("rejection %+v (%+v)", f, f.PlatformError)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("403 on create", func(t *testing.T) {
 		fake := newFake(t)
 		fake.createDef = func(w http.ResponseWriter, _ int, _ func()) bool {
-			upsError(w, 403, "Permission denied on some resources")
+			stagetest.UPSError(w, 403, "Permission denied on some resources")
 			return true
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, request("r-403", "x", "true"))
-		f := h.failed.failure(t, "r-403")
+		f := h.failed.Wait(t, "r-403", 1)
 		if f.Rejected || f.Retryable || f.PlatformError == nil || f.PlatformError.Status != 403 || f.Attempts != 1 {
 			t.Fatalf("definition.failed %+v (%+v)", f, f.PlatformError)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("unknown merge policy as a 404", func(t *testing.T) {
 		fake := newFake(t)
 		fake.createDef = func(w http.ResponseWriter, _ int, _ func()) bool {
-			upsError(w, 404, "The merge policy nope is not found.")
+			stagetest.UPSError(w, 404, "The merge policy nope is not found.")
 			return true
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, request("r-mp404", "x", "true"))
-		f := h.rejected.failure(t, "r-mp404")
+		f := h.rejected.Wait(t, "r-mp404", 1)
 		if f.Field != "definition.mergePolicyId" || f.PlatformError == nil || f.PlatformError.Status != 404 {
 			t.Fatalf("rejection %+v", f)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("the recorded definition is gone", func(t *testing.T) {
 		fake := newFake(t)
-		h := startHarness(t, fake.srv.URL, fastConfig())
-		h.seedIntent(t, events.Intent{RequestID: "r-gone", Step: "create-definition", PlatformIDs: events.PlatformIDs{DefinitionID: "def-77"}, Started: time.Now(), Updated: time.Now()})
+		h := startHarness(t, fake.URL, fastConfig())
+		h.SeedIntent(t, events.Intent{RequestID: "r-gone", Step: "create-definition", PlatformIDs: events.PlatformIDs{DefinitionID: "def-77"}, Started: time.Now(), Updated: time.Now()})
 		h.publishRequest(t, request("r-gone", "x", "true"))
-		f := h.failed.failure(t, "r-gone")
-		if f.PlatformError == nil || f.PlatformError.Status != 404 || f.DefinitionID != "def-77" || fake.count("POST /segment/definitions") != 0 {
+		f := h.failed.Wait(t, "r-gone", 1)
+		if f.PlatformError == nil || f.PlatformError.Status != 404 || f.DefinitionID != "def-77" || fake.Count("POST /segment/definitions") != 0 {
 			t.Fatalf("definition.failed %+v", f)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("a request id used before for another query", func(t *testing.T) {
 		fake := newFake(t)
 		fake.defs = append(fake.defs, map[string]any{"id": "def-9", "name": "x", "expression": map[string]any{"type": "PQL", "format": "pql/text", "value": "a = 1"}})
-		h := startHarness(t, fake.srv.URL, fastConfig())
-		h.seedIntent(t, events.Intent{RequestID: "r-reused", Step: "create-definition", PlatformIDs: events.PlatformIDs{DefinitionID: "def-9"}, Started: time.Now(), Updated: time.Now()})
+		h := startHarness(t, fake.URL, fastConfig())
+		h.SeedIntent(t, events.Intent{RequestID: "r-reused", Step: "create-definition", PlatformIDs: events.PlatformIDs{DefinitionID: "def-9"}, Started: time.Now(), Updated: time.Now()})
 		h.publishRequest(t, request("r-reused", "x", "a = 2"))
-		if f := h.rejected.failure(t, "r-reused"); f.Field != "requestId" || !strings.Contains(f.Reason, "def-9") {
+		if f := h.rejected.Wait(t, "r-reused", 1); f.Field != "requestId" || !strings.Contains(f.Reason, "def-9") {
 			t.Fatalf("rejection %+v", f)
 		}
 		h.publishRequest(t, request("r-reused", "x", "a  =  1"))
-		if d := h.created.definition(t, "r-reused", 1); d.Segment.ID != "def-9" || fake.count("POST /segment/definitions") != 0 {
+		if d := h.created.Wait(t, "r-reused", 1); d.Segment.ID != "def-9" || fake.Count("POST /segment/definitions") != 0 {
 			t.Fatalf("definition.created %+v", d)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("an expired preview is started again", func(t *testing.T) {
 		fake := newFake(t)
-		h := startHarness(t, fake.srv.URL, fastConfig())
-		h.seedIntent(t, events.Intent{RequestID: "r-expired", Step: "estimate", PlatformIDs: events.PlatformIDs{PreviewID: "preview-old"}, Started: time.Now(), Updated: time.Now()})
+		h := startHarness(t, fake.URL, fastConfig())
+		h.SeedIntent(t, events.Intent{RequestID: "r-expired", Step: "estimate", PlatformIDs: events.PlatformIDs{PreviewID: "preview-old"}, Started: time.Now(), Updated: time.Now()})
 		h.publishRequest(t, withEstimate(request("r-expired", "x", "true"), -1, -1))
-		d := h.created.definition(t, "r-expired", 1)
-		if d.Estimate == nil || d.Estimate.PreviewID != "preview-1" || fake.count("POST /preview") != 1 {
+		d := h.created.Wait(t, "r-expired", 1)
+		if d.Estimate == nil || d.Estimate.PreviewID != "preview-1" || fake.Count("POST /preview") != 1 {
 			t.Fatalf("estimate %+v", d.Estimate)
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 
 	t.Run("shutdown hands the message back", func(t *testing.T) {
@@ -329,26 +321,26 @@ func TestFaults(t *testing.T) {
 			case <-release:
 				return false
 			default:
-				writeJSON(w, 200, map[string]any{"state": "RUNNING"})
+				stagetest.WriteJSON(w, 200, map[string]any{"state": "RUNNING"})
 				return true
 			}
 		}
-		h := startHarness(t, fake.srv.URL, fastConfig())
+		h := startHarness(t, fake.URL, fastConfig())
 		h.publishRequest(t, withEstimate(request("r-stop", "x", "true"), -1, -1))
-		eventually(t, "the estimate polled", func() bool { return fake.count("GET /estimate/{id}") > 2 })
-		h.stop(t)
-		if n := h.failed.n("r-stop") + h.rejected.n("r-stop"); n != 0 {
+		stagetest.Eventually(t, "the estimate polled", func() bool { return fake.Count("GET /estimate/{id}") > 2 })
+		h.Stop(t)
+		if n := h.failed.N("r-stop") + h.rejected.N("r-stop"); n != 0 {
 			t.Fatalf("%d failure events at shutdown", n)
 		}
 		close(release)
-		h.run(t)
-		d := h.created.definition(t, "r-stop", 1)
-		if d.Estimate == nil || d.Estimate.PreviewID != "preview-1" || fake.count("POST /preview") != 1 || h.handler.count("r-stop") != 2 {
-			t.Fatalf("after restart %+v; previews %d, deliveries %d", d.Estimate, fake.count("POST /preview"), h.handler.count("r-stop"))
+		h.Run(t)
+		d := h.created.Wait(t, "r-stop", 1)
+		if d.Estimate == nil || d.Estimate.PreviewID != "preview-1" || fake.Count("POST /preview") != 1 || h.Handled("r-stop") != 2 {
+			t.Fatalf("after restart %+v; previews %d, deliveries %d", d.Estimate, fake.Count("POST /preview"), h.Handled("r-stop"))
 		}
-		if n := h.failed.n("r-stop") + h.rejected.n("r-stop"); n != 0 {
+		if n := h.failed.N("r-stop") + h.rejected.N("r-stop"); n != 0 {
 			t.Fatalf("%d failure events", n) // they would have come before definition.created
 		}
-		h.settled(t)
+		h.Settled(t)
 	})
 }

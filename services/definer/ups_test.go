@@ -9,7 +9,7 @@ import (
 
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/pkg/platform"
-	"github.com/segflow/segflow/services/ups/upstest"
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 // The definer against a real ups: the happy path, exactly-once creation,
@@ -19,36 +19,6 @@ const usPQL = `homeAddress.countryCode = "US"`
 
 // usPQLJSON is usPQL in pql/json.
 const usPQLJSON = `{"nodeType":"fnApply","fnName":"=","params":[{"nodeType":"fieldLookup","fieldName":"countryCode","object":{"nodeType":"fieldLookup","fieldName":"homeAddress","object":{"nodeType":"parameterReference","position":1}}},{"nodeType":"literal","literalType":"String","value":"US"}]}`
-
-// startUPS runs ups with five profiles: three in the US, two in Canada.
-func startUPS(t *testing.T) string {
-	t.Helper()
-	base := upstest.Start(t, upstest.Config(t), nil)
-	c := newClient(t, base)
-	ctx := context.Background()
-	ds, err := c.CreateDataset(ctx, platform.DatasetSpec{Name: "crm", Schema: platform.SchemaProfile, Profile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.CreateBatch(ctx, ds, platform.FormatJSON, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data strings.Builder
-	for i, country := range []string{"US", "US", "CA", "US", "CA"} {
-		fmt.Fprintf(&data, `{"identityMap":{"ECID":[{"id":"e%d","primary":true}]},"homeAddress":{"countryCode":%q}}`+"\n", i, country)
-	}
-	if err := c.UploadFile(ctx, b.ID, ds, "crm.json", strings.NewReader(data.String()), int64(data.Len())); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.CompleteBatch(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitBatch(ctx, b.ID, platform.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	return base
-}
 
 func definitionsNamed(t *testing.T, c *platform.Client, name string) []platform.SegmentDefinition {
 	t.Helper()
@@ -60,12 +30,12 @@ func definitionsNamed(t *testing.T, c *platform.Client, name string) []platform.
 }
 
 func TestUPS(t *testing.T) {
-	base := startUPS(t)
+	base, _ := stagetest.StartUPS(t, 5) // three in the US, two in Canada
 	h := startHarness(t, base, fastConfig())
 
 	t.Run("created with an estimate", func(t *testing.T) {
 		h.publishRequest(t, withEstimate(request("r-us", "us", usPQL), 1, 10))
-		d := h.created.definition(t, "r-us", 1)
+		d := h.created.Wait(t, "r-us", 1)
 		if d.RequestID != "r-us" || d.Segment.ID == "" || d.Segment.Name != "us" || d.Segment.Expression.Value != usPQL || d.Labels["team"] != "growth" || d.Sandbox != "prod" {
 			t.Fatalf("definition.created %+v", d)
 		}
@@ -82,9 +52,9 @@ func TestUPS(t *testing.T) {
 	})
 
 	t.Run("the same request again reuses the definition", func(t *testing.T) {
-		first := h.created.definition(t, "r-us", 1)
+		first := h.created.Wait(t, "r-us", 1)
 		h.publishRequest(t, withEstimate(request("r-us", "us", usPQL), 1, 10))
-		again := h.created.definition(t, "r-us", 2)
+		again := h.created.Wait(t, "r-us", 2)
 		if again.Segment.ID != first.Segment.ID || again.Estimate == nil || again.Estimate.PreviewID != first.Estimate.PreviewID {
 			t.Fatalf("again %+v, first %+v", again, first)
 		}
@@ -97,8 +67,8 @@ func TestUPS(t *testing.T) {
 		r := request("r-us-json", "us", usPQLJSON)
 		r["definition"].(map[string]any)["expression"] = map[string]any{"format": "pql/json", "value": usPQLJSON}
 		h.publishRequest(t, withEstimate(r, 1, -1))
-		d := h.created.definition(t, "r-us-json", 1)
-		if d.Segment.ID != h.created.definition(t, "r-us", 1).Segment.ID || d.Estimate == nil || d.Estimate.EstimatedSize != 3 {
+		d := h.created.Wait(t, "r-us-json", 1)
+		if d.Segment.ID != h.created.Wait(t, "r-us", 1).Segment.ID || d.Estimate == nil || d.Estimate.EstimatedSize != 3 {
 			t.Fatalf("definition.created %+v", d)
 		}
 		if found := definitionsNamed(t, h.client, "us"); len(found) != 1 {
@@ -111,9 +81,9 @@ func TestUPS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.seedIntent(t, events.Intent{RequestID: "r-lost", Step: "create-definition", Started: time.Now().Add(-time.Minute), Updated: time.Now().Add(-time.Minute)})
+		h.SeedIntent(t, events.Intent{RequestID: "r-lost", Step: "create-definition", Started: time.Now().Add(-time.Minute), Updated: time.Now().Add(-time.Minute)})
 		h.publishRequest(t, request("r-lost", "lost", usPQL))
-		d := h.created.definition(t, "r-lost", 1)
+		d := h.created.Wait(t, "r-lost", 1)
 		if d.Segment.ID != def.ID || d.Estimate != nil {
 			t.Fatalf("definition.created %+v, want segment %s", d, def.ID)
 		}
@@ -143,7 +113,7 @@ func TestUPS(t *testing.T) {
 		} {
 			t.Run(tc.id, func(t *testing.T) {
 				h.publishRequest(t, tc.req)
-				f := h.rejected.failure(t, tc.id)
+				f := h.rejected.Wait(t, tc.id, 1)
 				if !f.Rejected || f.Field != tc.field || !strings.Contains(f.Reason, tc.reason) || f.Attempts != 1 || f.Retryable || f.Stage != events.StageDefiner {
 					t.Fatalf("rejection %+v", f)
 				}
@@ -155,13 +125,13 @@ func TestUPS(t *testing.T) {
 				t.Errorf("ups holds a definition named %s: %+v", name, found)
 			}
 		}
-		if f := h.rejected.failure(t, "r-policy"); f.PlatformError == nil || f.PlatformError.Status != 400 || f.PlatformError.Operation != "CreateSegmentDefinition" {
+		if f := h.rejected.Wait(t, "r-policy", 1); f.PlatformError == nil || f.PlatformError.Status != 400 || f.PlatformError.Operation != "CreateSegmentDefinition" {
 			t.Errorf("the Platform's error: %+v", f.PlatformError)
 		}
 	})
 
-	h.settled(t)
-	if n := h.failed.count.Load(); n != 0 {
+	h.Settled(t)
+	if n := h.failed.Count(); n != 0 {
 		t.Errorf("%d definition.failed events", n)
 	}
 }
@@ -169,7 +139,7 @@ func TestUPS(t *testing.T) {
 // TestUPSConcurrentRequests sends several requests of one name and query
 // at once: ups holds one definition, and each request gets it.
 func TestUPSConcurrentRequests(t *testing.T) {
-	base := startUPS(t)
+	base, _ := stagetest.StartUPS(t, 5) // three in the US, two in Canada
 	h := startHarness(t, base, fastConfig())
 	const n = 6
 	for i := range n {
@@ -177,7 +147,7 @@ func TestUPSConcurrentRequests(t *testing.T) {
 	}
 	var id string
 	for i := range n {
-		d := h.created.definition(t, fmt.Sprintf("r-%d", i), 1)
+		d := h.created.Wait(t, fmt.Sprintf("r-%d", i), 1)
 		if id == "" {
 			id = d.Segment.ID
 		}
@@ -188,5 +158,5 @@ func TestUPSConcurrentRequests(t *testing.T) {
 	if found := definitionsNamed(t, h.client, "shared"); len(found) != 1 {
 		t.Fatalf("ups holds %d definitions named shared", len(found))
 	}
-	h.settled(t)
+	h.Settled(t)
 }

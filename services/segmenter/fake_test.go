@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 // fakePlatform is an httptest Platform of what the segmenter calls: IMS
@@ -17,11 +17,10 @@ import (
 // PROCESSING at its first poll and SUCCEEDED from the second, unless a
 // hook says otherwise.
 type fakePlatform struct {
-	srv *httptest.Server
+	*stagetest.Fake
 
-	mu     sync.Mutex
+	// Under Mu.
 	jobs   []*fakeJob
-	calls  map[string]int
 	nextID int
 
 	// Hooks; a hook that writes an answer returns true.
@@ -38,57 +37,24 @@ type fakeJob struct {
 }
 
 func newFake(t *testing.T) *fakePlatform {
-	f := &fakePlatform{calls: map[string]int{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /ims/token/v3", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"access_token": "tok", "token_type": "bearer", "expires_in": 3600})
-	})
-	mux.HandleFunc("POST /data/core/ups/segment/jobs", f.postJob)
-	mux.HandleFunc("GET /data/core/ups/segment/jobs", f.listJobs)
-	mux.HandleFunc("GET /data/core/ups/segment/jobs/{id}", f.getJobHTTP)
-	mux.HandleFunc("DELETE /data/core/ups/segment/jobs/{id}", f.deleteJob)
-	f.srv = httptest.NewServer(mux)
-	t.Cleanup(f.srv.Close)
+	f := &fakePlatform{Fake: stagetest.NewFake(t)}
+	f.Handle("POST /data/core/ups/segment/jobs", "POST /segment/jobs", f.postJob)
+	f.Handle("GET /data/core/ups/segment/jobs", "GET /segment/jobs", f.listJobs)
+	f.Handle("GET /data/core/ups/segment/jobs/{id}", "GET /segment/jobs/{id}", f.getJobHTTP)
+	f.Handle("DELETE /data/core/ups/segment/jobs/{id}", "DELETE /segment/jobs/{id}", f.deleteJob)
 	return f
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func upsError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]any{
-		"requestId": "fake-req", "status": status, "title": msg,
-		"type":   fmt.Sprintf("https://ns.adobe.com/aep/errors/UPAPI-113434-%d", status),
-		"errors": map[string]any{fmt.Sprint(status): []map[string]any{{"code": status, "message": msg}}},
-	})
-}
-
-func (f *fakePlatform) inc(call string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls[call]++
-	return f.calls[call]
-}
-
-func (f *fakePlatform) count(call string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[call]
-}
-
 func (f *fakePlatform) jobCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	return len(f.jobs)
 }
 
 // add stores a job on segID created at created.
 func (f *fakePlatform) add(segID string, created time.Time) *fakeJob {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.nextID++
 	j := &fakeJob{ID: fmt.Sprintf("job-%d", f.nextID), SegmentID: segID, Created: created}
 	f.jobs = append(f.jobs, j)
@@ -96,8 +62,8 @@ func (f *fakePlatform) add(segID string, created time.Time) *fakeJob {
 }
 
 func (f *fakePlatform) find(id string) *fakeJob {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	for _, j := range f.jobs {
 		if j.ID == id {
 			return j
@@ -127,14 +93,13 @@ func (j *fakeJob) view(status string) map[string]any {
 	return v
 }
 
-func (f *fakePlatform) postJob(w http.ResponseWriter, r *http.Request) {
-	n := f.inc("POST /segment/jobs")
+func (f *fakePlatform) postJob(w http.ResponseWriter, r *http.Request, n int) {
 	body, _ := io.ReadAll(r.Body)
 	var refs []struct {
 		SegmentID string `json:"segmentId"`
 	}
 	if err := json.Unmarshal(body, &refs); err != nil || len(refs) != 1 {
-		upsError(w, 400, "bad body "+string(body))
+		stagetest.UPSError(w, 400, "bad body "+string(body))
 		return
 	}
 	var stored *fakeJob
@@ -143,56 +108,53 @@ func (f *fakePlatform) postJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	store()
-	writeJSON(w, 200, stored.view("NEW"))
+	stagetest.WriteJSON(w, 200, stored.view("NEW"))
 }
 
-func (f *fakePlatform) listJobs(w http.ResponseWriter, r *http.Request) {
-	f.inc("GET /segment/jobs")
+func (f *fakePlatform) listJobs(w http.ResponseWriter, r *http.Request, _ int) {
 	seg, _ := strings.CutPrefix(r.URL.Query().Get("property"), "segments~segmentId==")
-	f.mu.Lock()
+	f.Mu.Lock()
 	children := []map[string]any{}
 	for i := len(f.jobs) - 1; i >= 0; i-- { // newest first
 		if j := f.jobs[i]; seg == "" || j.SegmentID == seg {
 			children = append(children, j.view("PROCESSING"))
 		}
 	}
-	f.mu.Unlock()
-	writeJSON(w, 200, map[string]any{"children": children, "_page": map[string]any{"totalCount": len(children), "pageSize": len(children)}})
+	f.Mu.Unlock()
+	stagetest.WriteJSON(w, 200, map[string]any{"children": children, "_page": map[string]any{"totalCount": len(children), "pageSize": len(children)}})
 }
 
-func (f *fakePlatform) getJobHTTP(w http.ResponseWriter, r *http.Request) {
-	f.inc("GET /segment/jobs/{id}")
+func (f *fakePlatform) getJobHTTP(w http.ResponseWriter, r *http.Request, _ int) {
 	j := f.find(r.PathValue("id"))
 	if j == nil {
-		upsError(w, 404, "The segment job "+r.PathValue("id")+" is not found.")
+		stagetest.UPSError(w, 404, "The segment job "+r.PathValue("id")+" is not found.")
 		return
 	}
-	f.mu.Lock()
+	f.Mu.Lock()
 	j.Polls++
 	polls, cancelled := j.Polls, j.Cancelled
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	if f.getJob != nil && f.getJob(w, j, polls) {
 		return
 	}
 	switch {
 	case cancelled:
-		writeJSON(w, 200, j.view("CANCELLED"))
+		stagetest.WriteJSON(w, 200, j.view("CANCELLED"))
 	case polls < 2:
-		writeJSON(w, 200, j.view("PROCESSING"))
+		stagetest.WriteJSON(w, 200, j.view("PROCESSING"))
 	default:
-		writeJSON(w, 200, j.view("SUCCEEDED"))
+		stagetest.WriteJSON(w, 200, j.view("SUCCEEDED"))
 	}
 }
 
-func (f *fakePlatform) deleteJob(w http.ResponseWriter, r *http.Request) {
-	f.inc("DELETE /segment/jobs/{id}")
+func (f *fakePlatform) deleteJob(w http.ResponseWriter, r *http.Request, _ int) {
 	j := f.find(r.PathValue("id"))
 	if j == nil {
-		upsError(w, 404, "not found")
+		stagetest.UPSError(w, 404, "not found")
 		return
 	}
-	f.mu.Lock()
+	f.Mu.Lock()
 	j.Cancelled = true
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
 }
