@@ -1,21 +1,18 @@
 package exporter_test
 
 import (
-	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
+	"github.com/rs/zerolog"
 
 	"github.com/segflow/segflow/services/exporter"
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
-	var c exporter.Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
-		t.Fatal(err)
-	}
+	c := stagetest.FromEnv[exporter.Config](t, nil)
 	if c != exporter.DefaultConfig() {
 		t.Fatalf("defaults from the environment %+v, DefaultConfig %+v", c, exporter.DefaultConfig())
 	}
@@ -23,10 +20,7 @@ func TestConfigFromEnv(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"SEGFLOW_EXPORT_FIELDS": "identityMap,person.name", "SEGFLOW_EXPORT_POLL_MAX": "1m", "SEGFLOW_EXPORT_DATASET_PREFIX": "aud-", "SEGFLOW_EXPORT_TIMEOUT": "3h"}
-	c = exporter.Config{}
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(env)}); err != nil {
-		t.Fatal(err)
-	}
+	c = stagetest.FromEnv[exporter.Config](t, env)
 	if c.Fields != "identityMap,person.name" || c.PollMax != time.Minute || c.DatasetPrefix != "aud-" || c.Timeout != 3*time.Hour {
 		t.Fatalf("%+v", c)
 	}
@@ -52,7 +46,7 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.want, err)
 		}
-		if _, nerr := exporter.New(nil, c, zerologNop()); nerr == nil {
+		if _, nerr := exporter.New(nil, c, zerolog.Nop()); nerr == nil {
 			t.Errorf("%s: New accepted it", tc.want)
 		}
 	}

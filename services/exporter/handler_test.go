@@ -2,7 +2,6 @@ package exporter_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -19,20 +18,11 @@ import (
 // The exporter against a fake Platform: what it sends, and how it meets
 // the Platform's faults.
 
-func answer(w http.ResponseWriter, status int, body string, header ...string) {
-	for i := 0; i+1 < len(header); i += 2 {
-		w.Header().Set(header[i], header[i+1])
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
-}
-
 const unavailable = `{"type":"https://ns.adobe.com/aep/errors/UPAPI-1000-503","title":"Service unavailable","status":503}`
 
 func TestExportFake(t *testing.T) {
 	f := newFake(t)
-	h := start(t, f.client(t), testConfig(), nil)
+	h := start(t, f.Client(t), testConfig(), nil)
 
 	since := "2026-01-01T00:00:00Z"
 	x := &events.ExportRequest{
@@ -43,8 +33,8 @@ func TestExportFake(t *testing.T) {
 		}},
 	}
 	in := input("r-1", "US Cart abandoners (7d)!", x)
-	h.env.Publish(t, events.StageSegmenter, in)
-	out := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, in)
+	out := h.succeeded.Next(t)
 	if out.RequestID != "r-1" || out.DatasetName != "segflow-us-cart-abandoners-7d" || out.DatasetReused || out.DatasetID == "" ||
 		out.BatchID == "" || out.ProfileCount != 42 || out.Metrics.ProfilesByNamespace["ECID"] != 42 || out.Metrics.TotalTimeMs != 1500 ||
 		out.Metrics.ProfileExportTimeMs != 1000 || out.Metrics.DatasetWriteTimeMs != 400 || out.SegmentJobID != "sj-r-1" ||
@@ -74,13 +64,13 @@ func TestExportFake(t *testing.T) {
 	}
 
 	// The same segment again: the dataset is reused, a second job made.
-	h.env.Publish(t, events.StageSegmenter, input("r-2", "US Cart abandoners (7d)!", nil))
-	out2 := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, input("r-2", "US Cart abandoners (7d)!", nil))
+	out2 := h.succeeded.Next(t)
 	if out2.DatasetID != out.DatasetID || !out2.DatasetReused || out2.ExportJobID == out.ExportJobID {
 		t.Fatalf("second export %+v", out2)
 	}
-	if jobs := f.jobsInto(out.DatasetID); len(jobs) != 2 || f.count("create-dataset") != 1 {
-		t.Fatalf("%d jobs, %d dataset creates", len(jobs), f.count("create-dataset"))
+	if jobs := f.jobsInto(out.DatasetID); len(jobs) != 2 || f.Count("create-dataset") != 1 {
+		t.Fatalf("%d jobs, %d dataset creates", len(jobs), f.Count("create-dataset"))
 	}
 	for _, j := range f.jobsInto(out.DatasetID) {
 		if j.Filter.Segments[0].SegmentID == "seg-r-2" && (j.Fields != "" || j.AdditionalFields != nil || j.Filter.FromIngestTimestamp != "") {
@@ -89,8 +79,8 @@ func TestExportFake(t *testing.T) {
 	}
 
 	// A named dataset.
-	h.env.Publish(t, events.StageSegmenter, input("r-3", "whatever", &events.ExportRequest{DatasetName: " My audience "}))
-	if out3 := h.nextSucceeded(t); out3.DatasetName != "My audience" || out3.DatasetReused {
+	h.Publish(t, events.StageSegmenter, input("r-3", "whatever", &events.ExportRequest{DatasetName: " My audience "}))
+	if out3 := h.succeeded.Next(t); out3.DatasetName != "My audience" || out3.DatasetReused {
 		t.Fatalf("named dataset %+v", out3)
 	}
 }
@@ -99,9 +89,9 @@ func TestDefaultFields(t *testing.T) {
 	f := newFake(t)
 	cfg := testConfig()
 	cfg.Fields = "identityMap, personalEmail.address"
-	h := start(t, f.client(t), cfg, nil)
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	out := h.nextSucceeded(t)
+	h := start(t, f.Client(t), cfg, nil)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	out := h.succeeded.Next(t)
 	if jobs := f.jobsInto(out.DatasetID); len(jobs) != 1 || jobs[0].Fields != "identityMap,personalEmail.address" {
 		t.Fatalf("jobs %+v", jobs)
 	}
@@ -111,35 +101,35 @@ func TestDefaultFields(t *testing.T) {
 // tries again, creates included.
 func TestRateLimited(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
+	f.Set(func() {
 		f.polls = 2
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			switch {
 			case kind == "list-datasets" && n == 1:
-				answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "1")
+				stagetest.Answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "1")
 			case kind == "create-dataset" && n == 1:
-				answer(w, 429, `[{"message":"Too many requests","retryAfterMs":"200","statusCode":"429"}]`)
+				stagetest.Answer(w, 429, `[{"message":"Too many requests","retryAfterMs":"200","statusCode":"429"}]`)
 			case kind == "create-export-job" && n <= 2:
-				answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "0")
+				stagetest.Answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "0")
 			case kind == "get-export-job" && n == 2:
-				answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "1")
+				stagetest.Answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "1")
 			default:
 				return false
 			}
 			return true
 		}
 	})
-	h := start(t, f.client(t), testConfig(), nil)
+	h := start(t, f.Client(t), testConfig(), nil)
 	begin := time.Now()
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	out := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	out := h.succeeded.Next(t)
 	if time.Since(begin) < 2*time.Second {
 		t.Errorf("done in %v: the Retry-After seconds were not waited out", time.Since(begin))
 	}
-	if f.count("list-datasets") != 2 || f.count("create-dataset") != 2 || f.count("create-export-job") != 3 || len(f.jobsInto(out.DatasetID)) != 1 {
-		t.Fatalf("calls %+v", f.calls)
+	if f.Count("list-datasets") != 2 || f.Count("create-dataset") != 2 || f.Count("create-export-job") != 3 || len(f.jobsInto(out.DatasetID)) != 1 {
+		t.Fatalf("calls %+v", f.Calls)
 	}
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
 		t.Errorf("%v redeliveries", n)
 	}
 }
@@ -149,36 +139,36 @@ func TestRateLimited(t *testing.T) {
 // for what it may have made before making it again.
 func TestUnavailable(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
+	f.Set(func() {
 		f.polls = 2
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			switch {
 			case kind == "list-datasets" && n <= 2, kind == "get-export-job" && n <= 6:
 			case kind == "create-dataset" && n == 1: // nothing made
 			case kind == "create-export-job" && n == 1: // made, answer lost
-				f.commit(r, kind)
+				f.Commit(r)
 			default:
 				return false
 			}
-			answer(w, 503, unavailable)
+			stagetest.Answer(w, 503, unavailable)
 			return true
 		}
 	})
 	pipe := stagetest.Config()
 	pipe.MaxDeliver = 5
-	h := start(t, f.client(t), testConfig(), &pipe)
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	out := h.nextSucceeded(t)
+	h := start(t, f.Client(t), testConfig(), &pipe)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	out := h.succeeded.Next(t)
 	if ds := f.datasetsNamed("segflow-s"); len(ds) != 1 || out.DatasetReused {
 		t.Fatalf("datasets %+v, reused %v", ds, out.DatasetReused)
 	}
 	if jobs := f.jobsInto(out.DatasetID); len(jobs) != 1 || jobs[0].ID.String() != out.ExportJobID {
 		t.Fatalf("jobs %+v", jobs)
 	}
-	if f.count("create-dataset") != 2 || f.count("create-export-job") != 1 || f.count("list-export-jobs") != 1 {
-		t.Fatalf("calls %+v", f.calls)
+	if f.Count("create-dataset") != 2 || f.Count("create-export-job") != 1 || f.Count("list-export-jobs") != 1 {
+		t.Fatalf("calls %+v", f.Calls)
 	}
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 2 {
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 2 {
 		t.Errorf("%v redeliveries, want 2", n)
 	}
 }
@@ -187,20 +177,20 @@ func TestUnavailable(t *testing.T) {
 // redelivery finds no job and creates one.
 func TestCreateFailedCleanly(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+	f.Set(func() {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			if kind == "create-export-job" && n == 1 {
-				answer(w, 502, `{"title":"Bad gateway","status":502}`)
+				stagetest.Answer(w, 502, `{"title":"Bad gateway","status":502}`)
 				return true
 			}
 			return false
 		}
 	})
-	h := start(t, f.client(t), testConfig(), nil)
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	out := h.nextSucceeded(t)
-	if jobs := f.jobsInto(out.DatasetID); len(jobs) != 1 || f.count("create-export-job") != 2 || f.count("list-export-jobs") != 1 {
-		t.Fatalf("jobs %+v calls %+v", jobs, f.calls)
+	h := start(t, f.Client(t), testConfig(), nil)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	out := h.succeeded.Next(t)
+	if jobs := f.jobsInto(out.DatasetID); len(jobs) != 1 || f.Count("create-export-job") != 2 || f.Count("list-export-jobs") != 1 {
+		t.Fatalf("jobs %+v calls %+v", jobs, f.Calls)
 	}
 }
 
@@ -208,15 +198,15 @@ func TestCreateFailedCleanly(t *testing.T) {
 // redelivered while the exporter waits on them.
 func TestSlowPlatform(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) { f.delay, f.polls = 250*time.Millisecond, 3 })
-	h := start(t, f.client(t), testConfig(), nil)
+	f.Set(func() { f.Delay, f.polls = 250*time.Millisecond, 3 })
+	h := start(t, f.Client(t), testConfig(), nil)
 	begin := time.Now()
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	out := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	out := h.succeeded.Next(t)
 	if d := time.Since(begin); d < 1500*time.Millisecond { // longer than the 1 s ack wait
 		t.Fatalf("done in %v: not slow enough to test anything", d)
 	}
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
 		t.Errorf("%v redeliveries", n)
 	}
 	if len(f.jobsInto(out.DatasetID)) != 1 {
@@ -227,16 +217,16 @@ func TestSlowPlatform(t *testing.T) {
 // A FAILED export job is export.failed with the job's error, not retried.
 func TestExportJobFailed(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
+	f.Set(func() {
 		f.end = func(j *platform.ExportJob) {
 			j.Status = platform.ExportFailed
 			j.Destination.BatchID = ""
 			j.Errors = []platform.JobError{{Code: "0100000003", Msg: "Error in Export Job"}}
 		}
 	})
-	h := start(t, f.client(t), testConfig(), nil)
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	fl := h.nextFailed(t)
+	h := start(t, f.Client(t), testConfig(), nil)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	fl := h.failed.Next(t)
 	if fl.Stage != events.StageExporter || fl.Retryable || !strings.Contains(fl.Reason, "Error in Export Job") || fl.PlatformError == nil ||
 		fl.PlatformError.Code != "0100000003" || fl.ExportJobID == "" || fl.DatasetID == "" || fl.SegmentJobID != "sj-r-1" || fl.Attempts != 1 {
 		t.Fatalf("export.failed %+v %+v", fl, fl.PlatformError)
@@ -246,30 +236,30 @@ func TestExportJobFailed(t *testing.T) {
 // The dataset an earlier delivery chose is gone: export.failed saying so.
 func TestDatasetNotFound(t *testing.T) {
 	f := newFake(t)
-	h := start(t, f.client(t), testConfig(), nil)
+	h := start(t, f.Client(t), testConfig(), nil)
 	now := time.Now()
-	seedIntent(t, h, events.Intent{RequestID: "r-1", Stage: events.StageExporter, Step: "dataset",
+	h.SeedIntent(t, events.Intent{RequestID: "r-1", Stage: events.StageExporter, Step: "dataset",
 		PlatformIDs: events.PlatformIDs{DatasetID: "ds-gone"}, Started: now, Updated: now})
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	fl := h.nextFailed(t)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	fl := h.failed.Next(t)
 	if !strings.Contains(fl.Reason, "ds-gone") || !strings.Contains(fl.Reason, "not found") || fl.PlatformError == nil || fl.PlatformError.Status != 404 || fl.Retryable {
 		t.Fatalf("export.failed %+v", fl)
 	}
-	if f.count("create-dataset")+f.count("create-export-job") != 0 {
-		t.Errorf("calls %+v", f.calls)
+	if f.Count("create-dataset")+f.Count("create-export-job") != 0 {
+		t.Errorf("calls %+v", f.Calls)
 	}
 }
 
 // A dataset of the name on another schema cannot take an export.
 func TestDatasetOnAnotherSchema(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
+	f.Set(func() {
 		f.datasets["ds-crm"] = platform.Dataset{ID: "ds-crm", Name: "crm", SchemaRef: platform.SchemaRef{ID: platform.SchemaProfile}}
 	})
-	h := start(t, f.client(t), testConfig(), nil)
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", &events.ExportRequest{DatasetName: "crm"}))
-	fl := h.nextFailed(t)
-	if !strings.Contains(fl.Reason, "not on the profile union schema") || f.count("create-export-job") != 0 {
+	h := start(t, f.Client(t), testConfig(), nil)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", &events.ExportRequest{DatasetName: "crm"}))
+	fl := h.failed.Next(t)
+	if !strings.Contains(fl.Reason, "not on the profile union schema") || f.Count("create-export-job") != 0 {
 		t.Fatalf("export.failed %+v", fl)
 	}
 }
@@ -277,23 +267,23 @@ func TestDatasetOnAnotherSchema(t *testing.T) {
 // A refused export job (a 4xx) fails at once with the Platform's error.
 func TestExportJobRefused(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+	f.Set(func() {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			if kind == "create-export-job" {
-				answer(w, 400, `{"type":"https://ns.adobe.com/aep/errors/UPAPI-1000-400","title":"Invalid fields: nosuch.field","status":400}`)
+				stagetest.Answer(w, 400, `{"type":"https://ns.adobe.com/aep/errors/UPAPI-1000-400","title":"Invalid fields: nosuch.field","status":400}`)
 				return true
 			}
 			return false
 		}
 	})
-	h := start(t, f.client(t), testConfig(), nil)
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	fl := h.nextFailed(t)
+	h := start(t, f.Client(t), testConfig(), nil)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	fl := h.failed.Next(t)
 	if fl.PlatformError == nil || fl.PlatformError.Status != 400 || !strings.Contains(fl.Reason, "nosuch.field") || fl.DatasetID == "" || fl.Retryable {
 		t.Fatalf("export.failed %+v %+v", fl, fl.PlatformError)
 	}
-	if f.count("create-export-job") != 1 {
-		t.Errorf("a 400 was retried: %+v", f.calls)
+	if f.Count("create-export-job") != 1 {
+		t.Errorf("a 400 was retried: %+v", f.Calls)
 	}
 }
 
@@ -301,52 +291,40 @@ func TestExportJobRefused(t *testing.T) {
 // nothing.
 func TestResumesRecordedJob(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
+	f.Set(func() {
 		f.datasets["ds-1"] = platform.Dataset{ID: "ds-1", Name: "segflow-s", SchemaRef: platform.SchemaRef{ID: platform.SchemaProfileUnion},
 			Tags: map[string][]string{"segflow": {"requestId:r-1"}}}
 		f.jobs[7] = &fakeJob{job: platform.ExportJob{ID: 7, Status: platform.ExportProcessing, Destination: platform.ExportDestination{DatasetID: "ds-1"}}}
 	})
-	h := start(t, f.client(t), testConfig(), nil)
+	h := start(t, f.Client(t), testConfig(), nil)
 	now := time.Now()
 	// Started longer ago than the timeout: one last look finds it done.
-	seedIntent(t, h, events.Intent{RequestID: "r-1", Stage: events.StageExporter, Step: "export-job",
+	h.SeedIntent(t, events.Intent{RequestID: "r-1", Stage: events.StageExporter, Step: "export-job",
 		PlatformIDs: events.PlatformIDs{DatasetID: "ds-1", ExportJobID: "7"}, Started: now.Add(-3 * time.Hour), Updated: now})
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	out := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	out := h.succeeded.Next(t)
 	if out.ExportJobID != "7" || out.DatasetID != "ds-1" || out.DatasetReused || out.BatchID != "batch-7" {
 		t.Fatalf("export.succeeded %+v", out)
 	}
 	if ex := out.Timings.Exporter; ex == nil || ex.DurationMs < 3*3600_000 {
 		t.Errorf("the exporter's timing does not start at the intent's start: %+v", ex)
 	}
-	if f.count("create-dataset")+f.count("create-export-job")+f.count("list-datasets") != 0 {
-		t.Errorf("calls %+v", f.calls)
+	if f.Count("create-dataset")+f.Count("create-export-job")+f.Count("list-datasets") != 0 {
+		t.Errorf("calls %+v", f.Calls)
 	}
 }
 
 // A message that is not a job.succeeded fails, tied to its request.
 func TestUndecodable(t *testing.T) {
 	f := newFake(t)
-	h := start(t, f.client(t), testConfig(), nil)
+	h := start(t, f.Client(t), testConfig(), nil)
 	body := `{"specversion":"1.0","id":"r-x/job","source":"/segflow/segmenter","type":"segflow.job.succeeded.v1","subject":"r-x","datacontenttype":"application/json","data":{"requestId":"r-x","segmentJobId":"sj"}}`
-	if _, err := h.env.JS.PublishMsg(context.Background(), &nats.Msg{Subject: h.env.Pipeline.Subjects.JobSucceeded, Data: []byte(body)}); err != nil {
+	if _, err := h.JS.PublishMsg(context.Background(), &nats.Msg{Subject: h.Pipeline.Subjects.JobSucceeded, Data: []byte(body)}); err != nil {
 		t.Fatal(err)
 	}
-	fl := h.nextFailed(t)
+	fl := h.failed.Next(t)
 	if fl.RequestID != "r-x" || fl.Field != "segment.id" || fl.Retryable {
 		t.Fatalf("export.failed %+v", fl)
-	}
-}
-
-// seedIntent writes an intent record, as an earlier delivery would have.
-func seedIntent(t *testing.T, h *harness, in events.Intent) {
-	t.Helper()
-	data, err := json.Marshal(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := h.env.Pipeline.Intents.Put(context.Background(), events.IntentKey(in.Stage, in.RequestID), data); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -355,26 +333,26 @@ func seedIntent(t *testing.T, h *harness, in events.Intent) {
 // for dead, looks for its job and, finding none, creates one.
 func TestCopyWaitsForCreateLease(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) {
+	f.Set(func() {
 		f.datasets["ds-1"] = platform.Dataset{ID: "ds-1", Name: "segflow-s", SchemaRef: platform.SchemaRef{ID: platform.SchemaProfileUnion}}
 	})
 	cfg := testConfig()
 	cfg.CreateLease = 1500 * time.Millisecond
 	pipe := stagetest.Config()
 	pipe.MaxDeliver = 5
-	h := start(t, f.client(t), cfg, &pipe)
+	h := start(t, f.Client(t), cfg, &pipe)
 	now := time.Now()
-	seedIntent(t, h, events.Intent{RequestID: "r-1", Stage: events.StageExporter, Step: "create-export-job@99999",
+	h.SeedIntent(t, events.Intent{RequestID: "r-1", Stage: events.StageExporter, Step: "create-export-job@99999",
 		PlatformIDs: events.PlatformIDs{DatasetID: "ds-1"}, Started: now, Updated: now})
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	out := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	out := h.succeeded.Next(t)
 	if time.Since(now) < cfg.CreateLease {
 		t.Errorf("created within the other message's lease")
 	}
-	if jobs := f.jobsInto("ds-1"); len(jobs) != 1 || out.DatasetID != "ds-1" || !out.DatasetReused || f.count("list-export-jobs") != 1 {
-		t.Fatalf("jobs %+v calls %+v", jobs, f.calls)
+	if jobs := f.jobsInto("ds-1"); len(jobs) != 1 || out.DatasetID != "ds-1" || !out.DatasetReused || f.Count("list-export-jobs") != 1 {
+		t.Fatalf("jobs %+v calls %+v", jobs, f.Calls)
 	}
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n < 1 {
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n < 1 {
 		t.Errorf("%v redeliveries", n)
 	}
 }
@@ -383,16 +361,16 @@ func TestCopyWaitsForCreateLease(t *testing.T) {
 // fails, saying so.
 func TestExportTimeout(t *testing.T) {
 	f := newFake(t)
-	f.set(func(f *fakePlatform) { f.polls = 1 << 30 })
+	f.Set(func() { f.polls = 1 << 30 })
 	cfg := testConfig()
 	cfg.Timeout = 500 * time.Millisecond
-	h := start(t, f.client(t), cfg, nil)
-	h.env.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
-	fl := h.nextFailed(t)
+	h := start(t, f.Client(t), cfg, nil)
+	h.Publish(t, events.StageSegmenter, input("r-1", "s", nil))
+	fl := h.failed.Next(t)
 	if !strings.Contains(fl.Reason, "SEGFLOW_EXPORT_TIMEOUT") || !strings.Contains(fl.Reason, "cancelled") || fl.Retryable || fl.ExportJobID == "" {
 		t.Fatalf("export.failed %+v", fl)
 	}
-	if f.count("cancel-export-job") != 1 {
-		t.Errorf("calls %+v", f.calls)
+	if f.Count("cancel-export-job") != 1 {
+		t.Errorf("calls %+v", f.Calls)
 	}
 }

@@ -1,31 +1,20 @@
 package exporter_test
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/rs/zerolog"
 
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/pkg/platform"
 	"github.com/segflow/segflow/services/exporter"
-	"github.com/segflow/segflow/services/stage"
 	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 // harness runs the exporter as a stage over an embedded JetStream.
 type harness struct {
-	env       *stagetest.Env
-	reg       *prometheus.Registry // the running runner's
-	succeeded <-chan events.Event
-	failed    <-chan events.Event
-	dead      <-chan events.Event
-	// stop stops the running runner (at once, handing its messages back)
-	// and waits for it.
-	stop func()
+	*stagetest.Harness[events.JobSucceeded]
+	succeeded *stagetest.Watcher[events.ExportSucceeded]
+	failed    *stagetest.Watcher[events.Failure]
 }
 
 // testConfig polls fast.
@@ -43,47 +32,24 @@ func start(t *testing.T, client *platform.Client, cfg exporter.Config, pipe *eve
 	env := stagetest.Start(t, pipe)
 	subj := env.Pipeline.Subjects
 	hs := &harness{
-		env:       env,
-		succeeded: env.Watch(t, subj.ExportSucceeded),
-		failed:    env.Watch(t, subj.ExportFailed),
-		dead:      env.Watch(t, subj.DeadLetter(events.StageExporter)),
+		Harness:   stagetest.NewHarness[events.JobSucceeded](env, events.StageExporter, nil),
+		succeeded: stagetest.WatchAs[events.ExportSucceeded](t, env, subj.ExportSucceeded),
+		failed:    stagetest.WatchAs[events.Failure](t, env, subj.ExportFailed),
 	}
+	hs.Config.ShutdownTimeout = 100 * time.Millisecond
 	hs.run(t, client, cfg)
 	return hs
 }
 
-// run starts a runner (another one after stop), with a new registry.
+// run starts a runner of a new exporter (another one after Stop).
 func (hs *harness) run(t *testing.T, client *platform.Client, cfg exporter.Config) {
 	t.Helper()
-	h, err := exporter.New(client, cfg, zerolog.Nop())
+	h, err := exporter.New(client, cfg, stagetest.Log(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := prometheus.NewRegistry()
-	metrics, err := stage.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &stage.Runner[events.JobSucceeded]{
-		Stage: events.StageExporter, Handler: h, Pipeline: hs.env.Pipeline, JS: hs.env.JS,
-		Config:  stage.Config{Concurrency: 4, ShutdownTimeout: 100 * time.Millisecond, Deadline: time.Hour},
-		Metrics: metrics, Log: zerolog.Nop(),
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	eventually(t, "the runner consuming", r.Ready)
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("runner: %v", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	hs.reg, hs.stop = reg, stop
+	hs.Handler = h
+	hs.Run(t)
 }
 
 // input is a job.succeeded of request id for a segment named name.
@@ -98,64 +64,3 @@ func input(id, name string, x *events.ExportRequest) events.JobSucceeded {
 	d.Timings.End(events.StageDefiner, time.Now())
 	return events.NewJobSucceeded(d, "sj-"+id, events.JobMetrics{TotalProfiles: 100, SegmentedProfiles: 42})
 }
-
-// nextSucceeded waits for export.succeeded.
-func (h *harness) nextSucceeded(t *testing.T) events.ExportSucceeded {
-	t.Helper()
-	var x events.ExportSucceeded
-	if err := stagetest.Next(t, h.succeeded).DecodeData(&x); err != nil {
-		t.Fatal(err)
-	}
-	return x
-}
-
-// nextFailed waits for export.failed.
-func (h *harness) nextFailed(t *testing.T) events.Failure {
-	t.Helper()
-	var f events.Failure
-	if err := stagetest.Next(t, h.failed).DecodeData(&f); err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-// counter is the value of segflow_stage_messages_total{outcome}, 0 if
-// absent.
-func (h *harness) counter(t *testing.T, name, outcome string) float64 {
-	t.Helper()
-	mfs, err := h.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := outcome == ""
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "outcome" && l.GetValue() == outcome {
-					match = true
-				}
-			}
-			if match {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
-}
-
-// eventually polls cond until it holds or 20 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func zerologNop() zerolog.Logger { return zerolog.Nop() }

@@ -8,14 +8,10 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/pkg/platform"
 	"github.com/segflow/segflow/services/stage/stagetest"
-	"github.com/segflow/segflow/services/ups/upstest"
 )
 
 // The exporter against a real ups: profiles loaded with batch ingestion,
@@ -50,74 +46,11 @@ func (f *upsFaults) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func upsClient(t *testing.T, base string, rt http.RoundTripper) *platform.Client {
-	t.Helper()
-	cfg := platform.Config{BaseURL: base, ClientID: "segflow-dev", ClientSecret: "segflow-dev-secret", OrgID: "SEGFLOWDEV@AdobeOrg", Sandbox: "prod"}
-	if rt != nil {
-		cfg.HTTPClient = &http.Client{Transport: rt}
-	}
-	c, err := platform.New(cfg, platform.Options{Retry: platform.RetryPolicy{Backoff: platform.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// loadProfiles ingests n profiles, every third one in Canada, the others
-// in the US, and returns how many are in the US.
-func loadProfiles(t *testing.T, c *platform.Client, n int) int {
-	t.Helper()
-	ctx := context.Background()
-	ds, err := c.CreateDataset(ctx, platform.DatasetSpec{Name: "crm", Schema: platform.SchemaProfile, Profile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.CreateBatch(ctx, ds, platform.FormatJSON, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data strings.Builder
-	us := 0
-	for i := range n {
-		country := "US"
-		if i%3 == 1 {
-			country = "CA"
-		} else {
-			us++
-		}
-		fmt.Fprintf(&data, `{"_id":"p-%03d","identityMap":{"ECID":[{"id":"ecid-%03d","primary":true}]},"person":{"name":{"firstName":"Person%03d"}},"homeAddress":{"countryCode":"%s"}}`+"\n", i, i, i, country)
-	}
-	if err := c.UploadFile(ctx, b.ID, ds, "crm.json", strings.NewReader(data.String()), int64(data.Len())); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.CompleteBatch(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitBatch(ctx, b.ID, platform.Backoff{Initial: 2 * time.Millisecond, Max: 20 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	return us
-}
-
 // segment defines a segment and runs its job in ups, as the definer and
 // the segmenter would, and returns the job.succeeded of request id.
 func segment(t *testing.T, c *platform.Client, id, name, pql string) events.JobSucceeded {
 	t.Helper()
-	ctx := context.Background()
-	def, err := c.CreateSegmentDefinition(ctx, platform.SegmentDefinition{
-		Name: name, Expression: platform.PQL(pql), EvaluationInfo: &platform.EvaluationInfo{Batch: platform.EvaluationMode{Enabled: true}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err := c.CreateSegmentJob(ctx, def.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err = c.WaitSegmentJob(ctx, job.ID, platform.WaitOptions{Poll: platform.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}, Timeout: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
+	def, job := stagetest.Segment(t, c, name, pql)
 	n, _ := job.SegmentCount(def.ID)
 	r := events.Request{RequestID: id, Definition: events.Definition{Name: name, Expression: events.Expression{Type: "PQL", Format: "pql/text", Value: pql}}}
 	r.SetDefaults()
@@ -133,24 +66,24 @@ func withRequest(js events.JobSucceeded, id string, x *events.ExportRequest) eve
 }
 
 func TestUPS(t *testing.T) {
-	base := upstest.Start(t, upstest.Config(t), nil)
-	admin := upsClient(t, base, nil)
-	us := loadProfiles(t, admin, 12)
+	base, usPeople := stagetest.StartUPS(t, 12)
+	us := len(usPeople)
+	admin := stagetest.Client(t, base, nil)
 	seg := segment(t, admin, "r-1", "US people", `homeAddress.countryCode = "US"`)
 
 	faults := &upsFaults{base: http.DefaultTransport}
 	pipe := stagetest.Config()
 	pipe.MaxDeliver = 5
 	cfg := testConfig()
-	client := upsClient(t, base, faults)
+	client := stagetest.Client(t, base, faults)
 	h := start(t, client, cfg, &pipe)
 	ctx := context.Background()
 	succeeded := 0.0
 	waitSucceeded := func(n int) {
 		t.Helper()
 		succeeded += float64(n)
-		eventually(t, fmt.Sprintf("%v messages handled", succeeded), func() bool {
-			return h.counter(t, "segflow_stage_messages_total", "succeeded") >= succeeded
+		stagetest.Eventually(t, fmt.Sprintf("%v messages handled", succeeded), func() bool {
+			return h.Counter(t, "segflow_stage_messages_total", "succeeded") >= succeeded
 		})
 	}
 	// one checks that the dataset of name has one export job of the
@@ -170,8 +103,8 @@ func TestUPS(t *testing.T) {
 
 	// The workflow's export: a new dataset on the union schema, one job,
 	// the segment's members counted.
-	h.env.Publish(t, events.StageSegmenter, seg)
-	out := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, seg)
+	out := h.succeeded.Next(t)
 	waitSucceeded(1)
 	ds, job := one("segflow-us-people")
 	if out.DatasetID != ds.ID || out.DatasetReused || out.ProfileCount != int64(us) || out.ExportJobID != job.ID.String() ||
@@ -186,8 +119,8 @@ func TestUPS(t *testing.T) {
 	}
 
 	// The same segment for another request: the dataset is reused.
-	h.env.Publish(t, events.StageSegmenter, withRequest(seg, "r-2", nil))
-	out2 := h.nextSucceeded(t)
+	h.Publish(t, events.StageSegmenter, withRequest(seg, "r-2", nil))
+	out2 := h.succeeded.Next(t)
 	waitSucceeded(1)
 	if jobs, err := admin.FindExportJobs(ctx, ds.ID); out2.DatasetID != ds.ID || !out2.DatasetReused || err != nil || len(jobs) != 2 || out2.ProfileCount != int64(us) {
 		t.Fatalf("second export %+v: %d jobs, %v", out2, len(jobs), err)
@@ -196,19 +129,9 @@ func TestUPS(t *testing.T) {
 	t.Run("same message twice", func(t *testing.T) {
 		// Two copies of one message (another Nats-Msg-Id, so the stream
 		// keeps both), handled at once.
-		e, err := events.NewEvent(events.Source(events.StageSegmenter), withRequest(seg, "r-3", &events.ExportRequest{DatasetName: "twice"}), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
+		e := stagetest.NewEvent(t, events.StageSegmenter, withRequest(seg, "r-3", &events.ExportRequest{DatasetName: "twice"}))
 		for i := range 2 {
-			m, err := e.Msg(h.env.Pipeline.Subjects.JobSucceeded)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.Header.Set(events.MsgIDHeader, fmt.Sprintf("%s/copy-%d", e.ID, i))
-			if _, err := h.env.JS.PublishMsg(ctx, m); err != nil {
-				t.Fatal(err)
-			}
+			h.PublishCopy(t, h.Pipeline.Subjects.JobSucceeded, e, fmt.Sprintf("copy-%d", i))
 		}
 		waitSucceeded(2)
 		ds, job := one("twice")
@@ -218,17 +141,13 @@ func TestUPS(t *testing.T) {
 		// Both copies published the same export.succeeded (core NATS
 		// subscribers see both publications).
 		for range 2 {
-			if out := h.nextSucceeded(t); out.RequestID != "r-3" || out.DatasetID != ds.ID || out.ExportJobID != job.ID.String() || out.DatasetReused {
+			if out := h.succeeded.Next(t); out.RequestID != "r-3" || out.DatasetID != ds.ID || out.ExportJobID != job.ID.String() || out.DatasetReused {
 				t.Fatalf("export.succeeded %+v", out)
 			}
 		}
 		// Both copies published export.succeeded with one event id: the
 		// stream kept one.
-		info, err := h.env.Pipeline.Stream.Info(ctx, jetstream.WithSubjectFilter(h.env.Pipeline.Subjects.ExportSucceeded))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n := info.State.Subjects[h.env.Pipeline.Subjects.ExportSucceeded]; n != 3 {
+		if n := h.InStream(t, h.Pipeline.Subjects.ExportSucceeded); n != 3 {
 			t.Errorf("%d export.succeeded events in the stream for 3 requests", n)
 		}
 	})
@@ -238,15 +157,15 @@ func TestUPS(t *testing.T) {
 		// answer is lost: two redeliveries find them.
 		faults.loseDataset.Store(true)
 		faults.loseJob.Store(true)
-		redelivered := h.counter(t, "segflow_stage_redeliveries_total", "")
-		h.env.Publish(t, events.StageSegmenter, withRequest(seg, "r-4", &events.ExportRequest{DatasetName: "lost answers"}))
-		out := h.nextSucceeded(t)
+		redelivered := h.Counter(t, "segflow_stage_redeliveries_total", "")
+		h.Publish(t, events.StageSegmenter, withRequest(seg, "r-4", &events.ExportRequest{DatasetName: "lost answers"}))
+		out := h.succeeded.Next(t)
 		waitSucceeded(1)
 		ds, job := one("lost answers")
 		if out.DatasetID != ds.ID || out.DatasetReused || out.ExportJobID != job.ID.String() || out.ProfileCount != int64(us) {
 			t.Fatalf("export.succeeded %+v, dataset %+v, job %+v", out, ds, job)
 		}
-		if n := h.counter(t, "segflow_stage_redeliveries_total", "") - redelivered; n != 2 || faults.loseDataset.Load() || faults.loseJob.Load() {
+		if n := h.Counter(t, "segflow_stage_redeliveries_total", "") - redelivered; n != 2 || faults.loseDataset.Load() || faults.loseJob.Load() {
 			t.Errorf("%v redeliveries, want 2", n)
 		}
 	})
@@ -256,15 +175,15 @@ func TestUPS(t *testing.T) {
 		// the job: the message is handed back, and the next exporter
 		// polls the same job.
 		faults.hangPoll.Store(true)
-		h.env.Publish(t, events.StageSegmenter, withRequest(seg, "r-5", &events.ExportRequest{DatasetName: "restart"}))
-		eventually(t, "the exporter polling", func() bool { return !faults.hangPoll.Load() })
-		h.stop()
+		h.Publish(t, events.StageSegmenter, withRequest(seg, "r-5", &events.ExportRequest{DatasetName: "restart"}))
+		stagetest.Eventually(t, "the exporter polling", func() bool { return !faults.hangPoll.Load() })
+		h.Stop(t)
 		h.run(t, client, cfg)
-		out := h.nextSucceeded(t)
+		out := h.succeeded.Next(t)
 		if _, job := one("restart"); out.RequestID != "r-5" || out.ExportJobID != job.ID.String() {
 			t.Fatalf("export.succeeded %+v, job %+v", out, job)
 		}
-		if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 1 {
+		if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 1 {
 			t.Errorf("%v redeliveries, want 1", n)
 		}
 	})

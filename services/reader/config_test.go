@@ -1,23 +1,19 @@
 package reader_test
 
 import (
-	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/segflow/segflow/pkg/platform"
 	"github.com/segflow/segflow/services/reader"
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
-	var c reader.Config
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(nil)}); err != nil {
-		t.Fatal(err)
-	}
+	c := stagetest.FromEnv[reader.Config](t, nil)
 	// The command fills an unset sink from the data directory.
 	dir := t.TempDir()
 	if c.SinkURL == "" {
@@ -26,11 +22,8 @@ func TestConfigFromEnv(t *testing.T) {
 	if c != reader.DefaultConfig(dir) {
 		t.Fatalf("defaults from the environment %+v, DefaultConfig %+v", c, reader.DefaultConfig(dir))
 	}
-	c = reader.Config{}
 	env := map[string]string{"SEGFLOW_SINK_URL": "s3://bucket?region=eu-west-1", "SEGFLOW_DOWNLOAD_CONCURRENCY": "8"}
-	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &c, Lookuper: envconfig.MapLookuper(env)}); err != nil {
-		t.Fatal(err)
-	}
+	c = stagetest.FromEnv[reader.Config](t, env)
 	if c.SinkURL != env["SEGFLOW_SINK_URL"] || c.ParallelFiles != 8 || c.Validate() != nil {
 		t.Fatalf("%+v: %v", c, c.Validate())
 	}

@@ -2,19 +2,16 @@ package reader_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
 
-	"github.com/segflow/segflow/pkg/platform"
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 // fakeFile is one file of a fake batch.
@@ -31,56 +28,37 @@ type fakeFile struct {
 // their listings and their bytes (with Range and If-Range), with faults
 // a test scripts.
 type fakePlatform struct {
-	t   *testing.T
-	srv *httptest.Server
+	*stagetest.Fake
 
-	mu    sync.Mutex
+	// Under Mu.
 	files map[string][]*fakeFile // batch id → files
-	calls map[string]int
-	// fault may answer a request itself (true); n counts the calls of
-	// its kind from 1.
-	fault func(w http.ResponseWriter, r *http.Request, kind string, n int) bool
 	// cut, when positive, breaks the body of that many whole-file
 	// downloads halfway.
-	cut   int
-	delay time.Duration
-	// ranges are the Range headers of the downloads, in order.
-	ranges []string
+	cut int
 }
 
 func newFake(t *testing.T) *fakePlatform {
-	f := &fakePlatform{t: t, files: map[string][]*fakeFile{}, calls: map[string]int{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
+	f := &fakePlatform{Fake: stagetest.NewFake(t), files: map[string][]*fakeFile{}}
+	f.Handle("GET /data/foundation/export/batches/{id}/files", "batch-files", f.batchFiles)
+	f.HandleKinds("GET /data/foundation/export/files/{id}", func(r *http.Request) string {
+		if r.URL.Query().Has("path") {
+			return "download"
+		}
+		return "listing"
+	}, func(w http.ResponseWriter, r *http.Request, _ int) {
+		if r.URL.Query().Has("path") {
+			f.download(w, r)
+		} else {
+			f.listing(w, r)
+		}
+	})
 	return f
-}
-
-func (f *fakePlatform) client(t *testing.T) *platform.Client {
-	t.Helper()
-	c, err := platform.New(platform.Config{BaseURL: f.srv.URL, ClientID: "c", ClientSecret: "s", OrgID: "O@AdobeOrg", Sandbox: "prod"},
-		platform.Options{Retry: platform.RetryPolicy{MaxAttempts: 4, Backoff: platform.Backoff{Initial: time.Millisecond, Max: 5 * time.Millisecond, Multiplier: 2}, MaxRetryAfter: 5 * time.Second}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func (f *fakePlatform) set(fn func(f *fakePlatform)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-func (f *fakePlatform) count(kind string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.calls[kind]
 }
 
 // addBatch adds a batch of files.
 func (f *fakePlatform) addBatch(batchID string, files ...*fakeFile) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	for i, ff := range files {
 		if ff.fileID == "" {
 			ff.fileID = fmt.Sprintf("%s-f%d", batchID, i)
@@ -92,107 +70,84 @@ func (f *fakePlatform) addBatch(batchID string, files ...*fakeFile) {
 	f.files[batchID] = files
 }
 
-func kindOf(r *http.Request) string {
-	p := r.URL.Path
-	switch {
-	case p == "/ims/token/v3":
-		return "token"
-	case strings.HasPrefix(p, "/data/foundation/export/batches/"):
-		return "batch-files"
-	case strings.HasPrefix(p, "/data/foundation/export/files/") && r.URL.Query().Has("path"):
-		return "download"
-	case strings.HasPrefix(p, "/data/foundation/export/files/"):
-		return "listing"
+// ranges are the Range headers of the downloads, in order.
+func (f *fakePlatform) ranges() []string {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	var out []string
+	for _, c := range f.Requests {
+		if c.Kind == "download" {
+			out = append(out, c.Header.Get("Range"))
+		}
 	}
-	return "other"
+	return out
 }
 
-func (f *fakePlatform) serve(w http.ResponseWriter, r *http.Request) {
-	kind := kindOf(r)
-	f.mu.Lock()
-	f.calls[kind]++
-	n := f.calls[kind]
-	fault, delay := f.fault, f.delay
-	if kind == "download" {
-		f.ranges = append(f.ranges, r.Header.Get("Range"))
+func (f *fakePlatform) batchFiles(w http.ResponseWriter, r *http.Request, _ int) {
+	f.Mu.Lock()
+	files := f.files[r.PathValue("id")]
+	f.Mu.Unlock()
+	var data []map[string]any
+	seen := map[string]bool{}
+	for _, ff := range files {
+		if seen[ff.fileID] {
+			continue
+		}
+		seen[ff.fileID] = true
+		data = append(data, map[string]any{"dataSetFileId": ff.fileID, "dataSetViewId": "view", "version": "1.0.0", "created": "1", "updated": "1", "isValid": true,
+			"_links": map[string]any{"self": map[string]string{"href": f.URL + "/data/foundation/export/files/" + ff.fileID}}})
 	}
-	f.mu.Unlock()
-	if delay > 0 && kind != "token" {
-		time.Sleep(delay)
+	stagetest.WriteJSON(w, 200, map[string]any{"data": data, "_page": map[string]any{"limit": 100, "count": len(data)}, "_links": map[string]any{}})
+}
+
+func (f *fakePlatform) listing(w http.ResponseWriter, r *http.Request) {
+	var data []map[string]any
+	for _, ff := range f.byID(r.PathValue("id")) {
+		length := int64(len(ff.data))
+		if ff.listed != 0 {
+			length = ff.listed
+		}
+		data = append(data, map[string]any{"name": ff.name, "length": strconv.FormatInt(length, 10),
+			"_links": map[string]any{"self": map[string]string{"href": f.URL + r.URL.Path + "?path=" + ff.name}}})
 	}
-	if fault != nil && fault(w, r, kind, n) {
+	stagetest.WriteJSON(w, 200, map[string]any{"data": data, "_page": map[string]any{"limit": 100, "count": len(data)}})
+}
+
+func (f *fakePlatform) download(w http.ResponseWriter, r *http.Request) {
+	var file *fakeFile
+	for _, ff := range f.byID(r.PathValue("id")) {
+		if ff.name == r.URL.Query().Get("path") {
+			file = ff
+		}
+	}
+	if file == nil {
+		stagetest.WriteJSON(w, 404, map[string]any{"title": "NotFoundError", "status": 404, "detail": "no such file"})
 		return
 	}
-	switch kind {
-	case "token":
-		writeJSON(w, 200, map[string]any{"access_token": "tok", "token_type": "bearer", "expires_in": 3600})
-	case "batch-files":
-		id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/data/foundation/export/batches/"), "/files")
-		f.mu.Lock()
-		files := f.files[id]
-		f.mu.Unlock()
-		var data []map[string]any
-		seen := map[string]bool{}
-		for _, ff := range files {
-			if seen[ff.fileID] {
-				continue
-			}
-			seen[ff.fileID] = true
-			data = append(data, map[string]any{"dataSetFileId": ff.fileID, "dataSetViewId": "view", "version": "1.0.0", "created": "1", "updated": "1", "isValid": true,
-				"_links": map[string]any{"self": map[string]string{"href": f.srv.URL + "/data/foundation/export/files/" + ff.fileID}}})
-		}
-		writeJSON(w, 200, map[string]any{"data": data, "_page": map[string]any{"limit": 100, "count": len(data)}, "_links": map[string]any{}})
-	case "listing":
-		id := strings.TrimPrefix(r.URL.Path, "/data/foundation/export/files/")
-		var data []map[string]any
-		for _, ff := range f.byID(id) {
-			length := int64(len(ff.data))
-			if ff.listed != 0 {
-				length = ff.listed
-			}
-			data = append(data, map[string]any{"name": ff.name, "length": strconv.FormatInt(length, 10),
-				"_links": map[string]any{"self": map[string]string{"href": f.srv.URL + r.URL.Path + "?path=" + ff.name}}})
-		}
-		writeJSON(w, 200, map[string]any{"data": data, "_page": map[string]any{"limit": 100, "count": len(data)}})
-	case "download":
-		id := strings.TrimPrefix(r.URL.Path, "/data/foundation/export/files/")
-		var file *fakeFile
-		for _, ff := range f.byID(id) {
-			if ff.name == r.URL.Query().Get("path") {
-				file = ff
-			}
-		}
-		if file == nil {
-			writeJSON(w, 404, map[string]any{"title": "NotFoundError", "status": 404, "detail": "no such file"})
-			return
-		}
-		f.mu.Lock()
-		data, etag := file.data, file.etag
-		cut := r.Header.Get("Range") == "" && f.cut > 0
-		if cut {
-			f.cut--
-		}
-		f.mu.Unlock()
-		w.Header().Set("ETag", etag)
-		if cut {
-			// Promise the whole file, send half, drop the connection.
-			w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-			w.WriteHeader(200)
-			_, _ = w.Write(data[:len(data)/2])
-			if fl, ok := w.(http.Flusher); ok {
-				fl.Flush()
-			}
-			panic(http.ErrAbortHandler)
-		}
-		http.ServeContent(w, r, file.name, time.Unix(1_700_000_000, 0), bytes.NewReader(data))
-	default:
-		http.NotFound(w, r)
+	f.Mu.Lock()
+	data, etag := file.data, file.etag
+	cut := r.Header.Get("Range") == "" && f.cut > 0
+	if cut {
+		f.cut--
 	}
+	f.Mu.Unlock()
+	w.Header().Set("ETag", etag)
+	if cut {
+		// Promise the whole file, send half, drop the connection.
+		w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+		w.WriteHeader(200)
+		_, _ = w.Write(data[:len(data)/2])
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		panic(http.ErrAbortHandler)
+	}
+	http.ServeContent(w, r, file.name, time.Unix(1_700_000_000, 0), bytes.NewReader(data))
 }
 
 func (f *fakePlatform) byID(fileID string) []*fakeFile {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	var out []*fakeFile
 	for _, files := range f.files {
 		for _, ff := range files {
@@ -202,21 +157,6 @@ func (f *fakePlatform) byID(fileID string) []*fakeFile {
 		}
 	}
 	return out
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func answer(w http.ResponseWriter, status int, body string, header ...string) {
-	for i := 0; i+1 < len(header); i += 2 {
-		w.Header().Set(header[i], header[i+1])
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
 }
 
 // row is a row of the test Parquet files.

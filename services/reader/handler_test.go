@@ -1,7 +1,6 @@
 package reader_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/segflow/segflow/pkg/events"
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 // The reader against a fake Data Access: the manifest it publishes, the
@@ -69,10 +67,10 @@ func TestStoreBatch(t *testing.T) {
 		&fakeFile{name: "part-00001.parquet", data: b},
 		&fakeFile{name: "_SUCCESS", data: nil},
 	)
-	f.set(func(f *fakePlatform) { f.cut = 1 })
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 370))
-	out := h.nextReady(t)
+	f.Set(func() { f.cut = 1 })
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 370))
+	out := h.ready.Next(t)
 	if out.RequestID != "r-1" || out.BatchID != "batch-1" || out.ProfileCount != 370 || out.ExportJobID != "100" || out.DatasetID != "ds-1" ||
 		out.SegmentJobID != "sj-r-1" || out.Segment.ID != "seg-r-1" || out.Labels["team"] != "growth" || len(out.Files) != 2 {
 		t.Fatalf("batch.ready %+v", out)
@@ -98,9 +96,7 @@ func TestStoreBatch(t *testing.T) {
 		t.Errorf("timings %+v", out.Timings)
 	}
 	// The cut download was resumed with a range.
-	f.mu.Lock()
-	ranges := slices.Clone(f.ranges)
-	f.mu.Unlock()
+	ranges := f.ranges()
 	if !slices.ContainsFunc(ranges, func(r string) bool { return strings.HasPrefix(r, "bytes=") }) || len(ranges) != 3 {
 		t.Errorf("download ranges %q: want one resumed", ranges)
 	}
@@ -111,37 +107,21 @@ func TestStoreBatch(t *testing.T) {
 func TestSameMessageTwice(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "part-00000.parquet", data: parquetFile(t, 0, 30)})
-	h := start(t, f.client(t), nil)
-	ctx := context.Background()
-	e, err := events.NewEvent(events.Source(events.StageExporter), exported("r-1", "batch-1", 30), time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := start(t, f.Client(t), nil)
+	e := stagetest.NewEvent(t, events.StageExporter, exported("r-1", "batch-1", 30))
 	for i := range 2 {
-		m, err := e.Msg(h.env.Pipeline.Subjects.ExportSucceeded)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Header.Set(events.MsgIDHeader, fmt.Sprintf("%s/copy-%d", e.ID, i))
-		if _, err := h.env.JS.PublishMsg(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		h.PublishCopy(t, h.Pipeline.Subjects.ExportSucceeded, e, fmt.Sprintf("copy-%d", i))
 		if i == 0 {
-			checkStored(t, h, h.nextReady(t))
+			checkStored(t, h, h.ready.Next(t))
 		}
 	}
-	second := h.nextReady(t)
+	second := h.ready.Next(t)
 	checkStored(t, h, second)
-	eventually(t, "both handled", func() bool { return h.counter(t, "segflow_stage_messages_total", "succeeded") == 2 })
+	stagetest.Eventually(t, "both handled", func() bool { return h.Counter(t, "segflow_stage_messages_total", "succeeded") == 2 })
 	if files := stored(t, h.dir); !slices.Equal(files, []string{"r-1/part-00000.parquet"}) {
 		t.Errorf("the sink holds %v", files)
 	}
-	subj := h.env.Pipeline.Subjects.BatchReady
-	info, err := h.env.Pipeline.Stream.Info(ctx, jetstream.WithSubjectFilter(subj))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := info.State.Subjects[subj]; n != 1 {
+	if n := h.InStream(t, h.Pipeline.Subjects.BatchReady); n != 1 {
 		t.Errorf("%d batch.ready events in the stream", n)
 	}
 }
@@ -151,25 +131,25 @@ func TestSameMessageTwice(t *testing.T) {
 func TestRateLimitedAndUnavailable(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: parquetFile(t, 0, 10)}, &fakeFile{name: "b.parquet", data: parquetFile(t, 10, 5)})
-	f.set(func(f *fakePlatform) {
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+	f.Set(func() {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			switch {
 			case kind == "batch-files" && n == 1:
-				answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "1")
+				stagetest.Answer(w, 429, `{"title":"Too many requests","status":429}`, "Retry-After", "1")
 			case kind == "listing" && n <= 2:
-				answer(w, 503, `{"title":"Service unavailable","status":503}`)
+				stagetest.Answer(w, 503, `{"title":"Service unavailable","status":503}`)
 			case kind == "download" && n <= 3:
-				answer(w, 503, `{"title":"Service unavailable","status":503}`)
+				stagetest.Answer(w, 503, `{"title":"Service unavailable","status":503}`)
 			default:
 				return false
 			}
 			return true
 		}
 	})
-	h := start(t, f.client(t), nil)
+	h := start(t, f.Client(t), nil)
 	begin := time.Now()
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 15))
-	out := h.nextReady(t)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 15))
+	out := h.ready.Next(t)
 	if time.Since(begin) < time.Second {
 		t.Error("the Retry-After second was not waited out")
 	}
@@ -177,7 +157,7 @@ func TestRateLimitedAndUnavailable(t *testing.T) {
 		t.Fatalf("batch.ready %+v", out)
 	}
 	checkStored(t, h, out)
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
 		t.Errorf("%v redeliveries", n)
 	}
 }
@@ -187,19 +167,19 @@ func TestRateLimitedAndUnavailable(t *testing.T) {
 func TestUnavailableLonger(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: parquetFile(t, 0, 10)})
-	f.set(func(f *fakePlatform) {
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+	f.Set(func() {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			if kind == "download" && n <= 4 {
-				answer(w, 503, `{"title":"Service unavailable","status":503}`)
+				stagetest.Answer(w, 503, `{"title":"Service unavailable","status":503}`)
 				return true
 			}
 			return false
 		}
 	})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 10))
-	checkStored(t, h, h.nextReady(t))
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 1 {
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 10))
+	checkStored(t, h, h.ready.Next(t))
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 1 {
 		t.Errorf("%v redeliveries, want 1", n)
 	}
 }
@@ -209,16 +189,16 @@ func TestSlowPlatform(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: parquetFile(t, 0, 10)}, &fakeFile{name: "b.parquet", data: parquetFile(t, 10, 10)},
 		&fakeFile{name: "c.parquet", data: parquetFile(t, 20, 10)})
-	f.set(func(f *fakePlatform) { f.delay = 250 * time.Millisecond })
-	h := start(t, f.client(t), nil)
+	f.Set(func() { f.Delay = 250 * time.Millisecond })
+	h := start(t, f.Client(t), nil)
 	begin := time.Now()
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 30))
-	out := h.nextReady(t)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 30))
+	out := h.ready.Next(t)
 	if d := time.Since(begin); d < 1200*time.Millisecond {
 		t.Fatalf("done in %v: not slow enough to test anything", d)
 	}
 	checkStored(t, h, out)
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 0 {
 		t.Errorf("%v redeliveries", n)
 	}
 }
@@ -229,14 +209,14 @@ func TestLengthMismatch(t *testing.T) {
 	f := newFake(t)
 	good, bad := parquetFile(t, 0, 10), parquetFile(t, 10, 10)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: good}, &fakeFile{name: "b.parquet", data: bad, listed: int64(len(bad)) + 10})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 20))
-	fl := h.nextFailed(t)
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 20))
+	fl := h.failed.Next(t)
 	if fl.Stage != events.StageReader || fl.Retryable || !strings.Contains(fl.Reason, "b.parquet") || !strings.Contains(fl.Reason, fmt.Sprint(len(bad)+10)) ||
 		fl.BatchID != "batch-1" || fl.ExportJobID != "100" {
 		t.Fatalf("batch.failed %+v", fl)
 	}
-	eventually(t, "the message settled", func() bool { return h.counter(t, "segflow_stage_messages_total", "failed") == 1 })
+	stagetest.Eventually(t, "the message settled", func() bool { return h.Counter(t, "segflow_stage_messages_total", "failed") == 1 })
 	if files := stored(t, h.dir); len(files) != 0 {
 		t.Errorf("the sink holds %v", files)
 	}
@@ -246,13 +226,13 @@ func TestLengthMismatch(t *testing.T) {
 func TestNotParquet(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: parquetFile(t, 0, 10)}, &fakeFile{name: "b.parquet", data: []byte("id,name\n1,not parquet at all\n")})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 11))
-	fl := h.nextFailed(t)
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 11))
+	fl := h.failed.Next(t)
 	if fl.Retryable || !strings.Contains(fl.Reason, "b.parquet") || !strings.Contains(fl.Reason, "not Parquet") {
 		t.Fatalf("batch.failed %+v", fl)
 	}
-	eventually(t, "the message settled", func() bool { return h.counter(t, "segflow_stage_messages_total", "failed") == 1 })
+	stagetest.Eventually(t, "the message settled", func() bool { return h.Counter(t, "segflow_stage_messages_total", "failed") == 1 })
 	if files := stored(t, h.dir); len(files) != 0 {
 		t.Errorf("the sink holds %v", files)
 	}
@@ -262,13 +242,13 @@ func TestNotParquet(t *testing.T) {
 func TestRowCountMismatch(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: parquetFile(t, 0, 250)}, &fakeFile{name: "b.parquet", data: parquetFile(t, 250, 120)})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 371))
-	fl := h.nextFailed(t)
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 371))
+	fl := h.failed.Next(t)
 	if fl.Retryable || !strings.Contains(fl.Reason, "370 rows") || !strings.Contains(fl.Reason, "371 profiles") {
 		t.Fatalf("batch.failed %+v", fl)
 	}
-	eventually(t, "the message settled", func() bool { return h.counter(t, "segflow_stage_messages_total", "failed") == 1 })
+	stagetest.Eventually(t, "the message settled", func() bool { return h.Counter(t, "segflow_stage_messages_total", "failed") == 1 })
 	if files := stored(t, h.dir); len(files) != 0 {
 		t.Errorf("the sink holds %v", files)
 	}
@@ -282,29 +262,29 @@ func TestFileChangedDuringDownload(t *testing.T) {
 	v1, v2 := parquetFile(t, 0, 40), parquetFile(t, 100, 40)
 	file := &fakeFile{name: "a.parquet", data: v1}
 	f.addBatch("batch-1", file)
-	f.set(func(f *fakePlatform) {
+	f.Set(func() {
 		f.cut = 1
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			if kind == "download" && n == 2 { // the resumption finds another file
-				f.mu.Lock()
+				f.Mu.Lock()
 				file.data, file.etag = v2, `"v2"`
-				f.mu.Unlock()
+				f.Mu.Unlock()
 			}
 			return false
 		}
 	})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 40))
-	out := h.nextReady(t)
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 40))
+	out := h.ready.Next(t)
 	sum := sha256.Sum256(v2)
 	if len(out.Files) != 1 || out.Files[0].SHA256 != hex.EncodeToString(sum[:]) || out.Files[0].Size != int64(len(v2)) {
 		t.Fatalf("batch.ready %+v", out.Files)
 	}
 	checkStored(t, h, out)
-	if n := f.count("download"); n != 3 {
+	if n := f.Count("download"); n != 3 {
 		t.Errorf("%d downloads, want the cut one, its resumption and a whole new one", n)
 	}
-	if n := h.counter(t, "segflow_stage_redeliveries_total", ""); n != 1 {
+	if n := h.Counter(t, "segflow_stage_redeliveries_total", ""); n != 1 {
 		t.Errorf("%v redeliveries, want 1", n)
 	}
 }
@@ -313,18 +293,18 @@ func TestFileChangedDuringDownload(t *testing.T) {
 func TestDownloadNotFound(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: parquetFile(t, 0, 10)})
-	f.set(func(f *fakePlatform) {
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+	f.Set(func() {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			if kind == "download" {
-				answer(w, 404, `{"type":"/placeholder/type/uri","status":404,"title":"NotFoundError","detail":"File not found"}`)
+				stagetest.Answer(w, 404, `{"type":"/placeholder/type/uri","status":404,"title":"NotFoundError","detail":"File not found"}`)
 				return true
 			}
 			return false
 		}
 	})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 10))
-	fl := h.nextFailed(t)
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 10))
+	fl := h.failed.Next(t)
 	if fl.PlatformError == nil || fl.PlatformError.Status != 404 || fl.Retryable {
 		t.Fatalf("batch.failed %+v", fl)
 	}
@@ -334,19 +314,19 @@ func TestDownloadNotFound(t *testing.T) {
 func TestFilesNotListedYet(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{name: "a.parquet", data: parquetFile(t, 0, 10)})
-	f.set(func(f *fakePlatform) {
-		f.fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
+	f.Set(func() {
+		f.Fault = func(w http.ResponseWriter, r *http.Request, kind string, n int) bool {
 			if kind == "batch-files" && n == 1 {
-				writeJSON(w, 200, map[string]any{"data": []any{}, "_page": map[string]any{"limit": 100, "count": 0}})
+				stagetest.WriteJSON(w, 200, map[string]any{"data": []any{}, "_page": map[string]any{"limit": 100, "count": 0}})
 				return true
 			}
 			return false
 		}
 	})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 10))
-	out := h.nextReady(t)
-	if len(out.Files) != 1 || h.counter(t, "segflow_stage_redeliveries_total", "") != 1 {
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 10))
+	out := h.ready.Next(t)
+	if len(out.Files) != 1 || h.Counter(t, "segflow_stage_redeliveries_total", "") != 1 {
 		t.Fatalf("batch.ready %+v", out)
 	}
 }
@@ -355,9 +335,9 @@ func TestFilesNotListedYet(t *testing.T) {
 func TestEmptyBatch(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1")
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 0))
-	if out := h.nextReady(t); out.Files == nil || len(out.Files) != 0 {
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 0))
+	if out := h.ready.Next(t); out.Files == nil || len(out.Files) != 0 {
 		t.Fatalf("batch.ready %+v", out)
 	}
 }
@@ -367,9 +347,9 @@ func TestSameNameTwice(t *testing.T) {
 	f := newFake(t)
 	f.addBatch("batch-1", &fakeFile{fileID: "fa", name: "part-00000.parquet", data: parquetFile(t, 0, 10)},
 		&fakeFile{fileID: "fb", name: "part-00000.parquet", data: parquetFile(t, 10, 7)})
-	h := start(t, f.client(t), nil)
-	h.env.Publish(t, events.StageExporter, exported("r-1", "batch-1", 17))
-	out := h.nextReady(t)
+	h := start(t, f.Client(t), nil)
+	h.Publish(t, events.StageExporter, exported("r-1", "batch-1", 17))
+	out := h.ready.Next(t)
 	checkStored(t, h, out)
 	if files := stored(t, h.dir); !slices.Equal(files, []string{"r-1/fa/part-00000.parquet", "r-1/fb/part-00000.parquet"}) {
 		t.Errorf("the sink holds %v", files)

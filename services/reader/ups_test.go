@@ -12,14 +12,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/pkg/platform"
-	"github.com/segflow/segflow/services/ups/upstest"
+	"github.com/segflow/segflow/services/stage/stagetest"
 )
 
 // The reader against a real ups: an export made with the client, its
@@ -66,73 +64,13 @@ func (b *cutBody) Read(p []byte) (int, error) {
 
 func (b *cutBody) Close() error { return b.rc.Close() }
 
-func upsClient(t *testing.T, base string, rt http.RoundTripper) *platform.Client {
-	t.Helper()
-	cfg := platform.Config{BaseURL: base, ClientID: "segflow-dev", ClientSecret: "segflow-dev-secret", OrgID: "SEGFLOWDEV@AdobeOrg", Sandbox: "prod"}
-	if rt != nil {
-		cfg.HTTPClient = &http.Client{Transport: rt}
-	}
-	c, err := platform.New(cfg, platform.Options{Retry: platform.RetryPolicy{Backoff: platform.Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// loadProfiles ingests n profiles, every third one in Canada, and returns
-// the first names of those in the US.
-func loadProfiles(t *testing.T, c *platform.Client, n int) []string {
-	t.Helper()
-	ctx := context.Background()
-	ds, err := c.CreateDataset(ctx, platform.DatasetSpec{Name: "crm", Schema: platform.SchemaProfile, Profile: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := c.CreateBatch(ctx, ds, platform.FormatJSON, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var data strings.Builder
-	var us []string
-	for i := range n {
-		country := "US"
-		if i%3 == 1 {
-			country = "CA"
-		} else {
-			us = append(us, fmt.Sprintf("Person%03d", i))
-		}
-		fmt.Fprintf(&data, `{"_id":"p-%03d","identityMap":{"ECID":[{"id":"ecid-%03d","primary":true}]},"person":{"name":{"firstName":"Person%03d"}},"homeAddress":{"countryCode":"%s"}}`+"\n", i, i, i, country)
-	}
-	if err := c.UploadFile(ctx, b.ID, ds, "crm.json", strings.NewReader(data.String()), int64(data.Len())); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.CompleteBatch(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.WaitBatch(ctx, b.ID, platform.Backoff{Initial: 2 * time.Millisecond, Max: 20 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	return us
-}
-
 // export runs the workflow up to the export in ups, as the definer, the
 // segmenter and the exporter would, and returns the export.succeeded of
 // request id.
 func export(t *testing.T, c *platform.Client, id, pql string) events.ExportSucceeded {
 	t.Helper()
 	ctx := context.Background()
-	wait := platform.WaitOptions{Poll: platform.Backoff{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}, Timeout: time.Minute}
-	def, err := c.CreateSegmentDefinition(ctx, platform.SegmentDefinition{Name: "US people", Expression: platform.PQL(pql)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	job, err := c.CreateSegmentJob(ctx, def.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if job, err = c.WaitSegmentJob(ctx, job.ID, wait); err != nil {
-		t.Fatal(err)
-	}
+	def, job := stagetest.Segment(t, c, "US people", pql)
 	ds, err := c.CreateDataset(ctx, platform.DatasetSpec{Name: "segflow-us-people", Schema: platform.SchemaProfileUnion})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +84,7 @@ func export(t *testing.T, c *platform.Client, id, pql string) events.ExportSucce
 	if err != nil {
 		t.Fatal(err)
 	}
-	if exp, err = c.WaitExportJob(ctx, exp.ID, wait); err != nil {
+	if exp, err = c.WaitExportJob(ctx, exp.ID, stagetest.Wait); err != nil {
 		t.Fatal(err)
 	}
 	r := events.Request{RequestID: id, Definition: events.Definition{Name: def.Name, Expression: events.Expression{Type: "PQL", Format: "pql/text", Value: pql}}}
@@ -209,33 +147,22 @@ func firstNames(t *testing.T, path string) []string {
 }
 
 func TestUPS(t *testing.T) {
-	base := upstest.Start(t, upstest.Config(t), nil)
-	admin := upsClient(t, base, nil)
-	us := loadProfiles(t, admin, 30)
+	base, us := stagetest.StartUPS(t, 30)
+	admin := stagetest.Client(t, base, nil)
 	x := export(t, admin, "r-1", `homeAddress.countryCode = "US"`)
 	if x.ProfileCount != int64(len(us)) {
 		t.Fatalf("the export counted %d profiles, %d are in the US", x.ProfileCount, len(us))
 	}
 
 	cut := &cutOnce{base: http.DefaultTransport}
-	h := start(t, upsClient(t, base, cut), nil)
+	h := start(t, stagetest.Client(t, base, cut), nil)
 	ctx := context.Background()
 	// Two copies of the message (another Nats-Msg-Id each).
-	e, err := events.NewEvent(events.Source(events.StageExporter), x, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := stagetest.NewEvent(t, events.StageExporter, x)
 	for i := range 2 {
-		m, err := e.Msg(h.env.Pipeline.Subjects.ExportSucceeded)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m.Header.Set(events.MsgIDHeader, fmt.Sprintf("%s/copy-%d", e.ID, i))
-		if _, err := h.env.JS.PublishMsg(ctx, m); err != nil {
-			t.Fatal(err)
-		}
+		h.PublishCopy(t, h.Pipeline.Subjects.ExportSucceeded, e, fmt.Sprintf("copy-%d", i))
 	}
-	first, second := h.nextReady(t), h.nextReady(t)
+	first, second := h.ready.Next(t), h.ready.Next(t)
 	if len(first.Files) == 0 || first.ProfileCount != int64(len(us)) || first.BatchID != x.BatchID || first.ExportJobID != x.ExportJobID {
 		t.Fatalf("batch.ready %+v", first)
 	}
@@ -264,17 +191,13 @@ func TestUPS(t *testing.T) {
 	if files := stored(t, h.dir); len(files) != len(first.Files) {
 		t.Errorf("the sink holds %v for %d files", files, len(first.Files))
 	}
-	eventually(t, "both copies handled", func() bool { return h.counter(t, "segflow_stage_messages_total", "succeeded") == 2 })
-	subj := h.env.Pipeline.Subjects.BatchReady
-	info, err := h.env.Pipeline.Stream.Info(ctx, jetstream.WithSubjectFilter(subj))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := info.State.Subjects[subj]; n != 1 {
+	stagetest.Eventually(t, "both copies handled", func() bool { return h.Counter(t, "segflow_stage_messages_total", "succeeded") == 2 })
+	subj := h.Pipeline.Subjects.BatchReady
+	if n := h.InStream(t, subj); n != 1 {
 		t.Errorf("%d batch.ready events in the stream, want 1", n)
 	}
 	var b events.BatchReady
-	msg, err := h.env.Pipeline.Stream.GetLastMsgForSubject(ctx, subj)
+	msg, err := h.Pipeline.Stream.GetLastMsgForSubject(ctx, subj)
 	if err != nil {
 		t.Fatal(err)
 	}
