@@ -3,7 +3,6 @@ package ups
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,14 +32,8 @@ func (s *Server) exportRoutes(api func(string, http.HandlerFunc)) {
 // POST /export/jobs
 func (h *exportHTTP) create(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			upsError(w, r, http.StatusRequestEntityTooLarge, upsCodeInvalid, fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit))
-			return
-		}
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, "The request body could not be read.")
+	body, ok := readUPSBody(w, r, h.maxBody)
+	if !ok {
 		return
 	}
 	in, err := parseExportRequest(body)
@@ -174,17 +167,13 @@ func parseExportID(s string) (int64, bool) {
 
 // fail answers err in the UPS shape; id is the job the request names.
 func (h *exportHTTP) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
-	var bad *badRequestError
 	var unprocessable *exportUnprocessableError
 	switch {
 	case errors.Is(err, errExportJobNotFound):
 		upsError(w, r, http.StatusNotFound, upsCodeNotFound, fmt.Sprintf("The export job %s is not found. Use a valid export job and try again.", truncate(id, 50)))
-	case errors.As(err, &bad):
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, bad.detail)
 	case errors.As(err, &unprocessable):
 		upsError(w, r, http.StatusUnprocessableEntity, upsCodeInvalid, unprocessable.detail)
 	default:
-		h.log.Error().Err(err).Str("export_job", truncate(id, 50)).Msg("export job request failed")
-		upsError(w, r, http.StatusInternalServerError, upsCodeInternal, "internal error")
+		upsFail(w, r, h.log, "export job", truncate(id, 50), err)
 	}
 }

@@ -1,11 +1,8 @@
 package ups
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/rs/zerolog"
@@ -54,7 +51,7 @@ func (h *policyHTTP) list(w http.ResponseWriter, r *http.Request) {
 // POST /mergePolicies
 func (h *policyHTTP) create(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
@@ -89,7 +86,7 @@ func (h *policyHTTP) get(w http.ResponseWriter, r *http.Request) {
 func (h *policyHTTP) put(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
 	id := r.PathValue("id")
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
@@ -113,7 +110,7 @@ func (h *policyHTTP) put(w http.ResponseWriter, r *http.Request) {
 func (h *policyHTTP) patch(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
 	id := r.PathValue("id")
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
@@ -141,37 +138,18 @@ func (h *policyHTTP) remove(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-// bulkGetRequest is {"ids": [{"id": "..."}, ...]}.
-type bulkGetRequest struct {
-	IDs *[]struct {
-		ID *string `json:"id"`
-	} `json:"ids"`
-}
-
 // POST /mergePolicies/bulk-get: 207 with {"results": {id: policy}}; an
 // unknown id gets a 404 error body, in the UPS shape, as its result.
 func (h *policyHTTP) bulkGet(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
-	var req bulkGetRequest
-	if err := decodeObject(body, &req); err != nil {
+	ids, err := parseBulkGetIDs(body, "merge policy", 0)
+	if err != nil {
 		h.fail(w, r, "", err)
 		return
-	}
-	if req.IDs == nil || len(*req.IDs) == 0 {
-		h.fail(w, r, "", badRequestf(`ids is required: a list of merge policy ids, as in {"ids": [{"id": "..."}]}`))
-		return
-	}
-	ids := make([]string, len(*req.IDs))
-	for i, item := range *req.IDs {
-		if item.ID == nil || *item.ID == "" {
-			h.fail(w, r, "", badRequestf("ids[%d].id is required", i))
-			return
-		}
-		ids[i] = *item.ID
 	}
 	reqID := requestID(r)
 	results := make(map[string]any, len(ids))
@@ -190,56 +168,16 @@ func (h *policyHTTP) bulkGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusMultiStatus, map[string]any{"results": results})
 }
 
-// body reads a request body of at most maxBody bytes. On failure it has
-// answered (413 or 400, in the UPS shape) and returns false.
-func (h *policyHTTP) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			upsError(w, r, http.StatusRequestEntityTooLarge, upsCodeInvalid, fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit))
-			return nil, false
-		}
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, "The request body could not be read.")
-		return nil, false
-	}
-	return body, true
-}
-
 // fail answers err in the UPS shape; id is the policy the request names.
 func (h *policyHTTP) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
-	var bad *badRequestError
-	switch {
-	case errors.Is(err, errMergePolicyNotFound):
+	if errors.Is(err, errMergePolicyNotFound) {
 		upsError(w, r, http.StatusNotFound, upsCodeNotFound, notFoundMessage(id))
-	case errors.As(err, &bad):
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, bad.detail)
-	default:
-		h.log.Error().Err(err).Str("merge_policy", truncate(id, 100)).Msg("merge policy request failed")
-		upsError(w, r, http.StatusInternalServerError, upsCodeInternal, "internal error")
+		return
 	}
+	upsFail(w, r, h.log, "merge policy", truncate(id, 100), err)
 }
 
 // notFoundMessage words a 404 the way UPS does for its entities.
 func notFoundMessage(id string) string {
 	return fmt.Sprintf("The merge policy %s is not found. Use a valid merge policy and try again.", truncate(id, 100))
-}
-
-// decodeObject decodes a JSON object body into v, naming in its error
-// (a *badRequestError) what is wrong and where.
-func decodeObject(body []byte, v any) error {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return badRequestf("The request body is empty: it must be a JSON object.")
-	}
-	if !json.Valid(body) {
-		return badRequestf("The request body is not valid JSON: %s", jsonProblem(json.Unmarshal(body, new(any))))
-	}
-	if body[0] != '{' {
-		return badRequestf("The request body must be a JSON object.")
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return badRequestf("The request body is not valid: %s", jsonProblem(err))
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package ups
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,7 +59,7 @@ type previewQueryView struct {
 // POST /preview
 func (h *previewHTTP) create(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
@@ -382,38 +381,18 @@ func (h *previewHTTP) remove(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": true, "message": fmt.Sprintf("The preview %s was deleted.", truncate(id, 200))})
 }
 
-// body reads a request body of at most maxBody bytes. On failure it has
-// answered (413 or 400, in the UPS shape) and returns false.
-func (h *previewHTTP) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			upsError(w, r, http.StatusRequestEntityTooLarge, upsCodeInvalid, fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit))
-			return nil, false
-		}
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, "The request body could not be read.")
-		return nil, false
-	}
-	return body, true
-}
-
 // previewCodeTooMany is the UPS code of a 429 (none is documented for
 // previews; the family's 4xx codes are 1134xx).
 const previewCodeTooMany = "113429"
 
 // fail answers err in the UPS shape; id is the preview the request names.
 func (h *previewHTTP) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
-	var bad *badRequestError
 	switch {
 	case errors.Is(err, errPreviewNotFound):
 		upsError(w, r, http.StatusNotFound, upsCodeNotFound, fmt.Sprintf("The preview %s is not found. Use a valid preview id and try again.", truncate(id, 200)))
-	case errors.As(err, &bad):
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, bad.detail)
 	case errors.Is(err, errTooManyPreviews):
 		upsError(w, r, http.StatusTooManyRequests, previewCodeTooMany, fmt.Sprintf("There are too many previews running in this sandbox (at most %d are kept). Try again at a later time.", h.runs.perScope))
 	default:
-		h.log.Error().Err(err).Str("preview", truncate(id, 200)).Msg("preview request failed")
-		upsError(w, r, http.StatusInternalServerError, upsCodeInternal, "internal error")
+		upsFail(w, r, h.log, "preview", truncate(id, 200), err)
 	}
 }

@@ -25,7 +25,7 @@ type conversionView struct {
 
 func (h *defHTTP) convert(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}

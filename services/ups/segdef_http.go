@@ -3,7 +3,6 @@ package ups
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/rs/zerolog"
@@ -49,7 +48,7 @@ func (h *defHTTP) list(w http.ResponseWriter, r *http.Request) {
 // POST /segment/definitions
 func (h *defHTTP) create(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
@@ -85,7 +84,7 @@ func (h *defHTTP) get(w http.ResponseWriter, r *http.Request) {
 func (h *defHTTP) patch(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
 	id := r.PathValue("id")
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
@@ -128,30 +127,14 @@ const maxBulkGet = 1000
 // in the UPS shape, as its result (as merge policies' bulk-get does).
 func (h *defHTTP) bulkGet(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := h.body(w, r)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
-	var req bulkGetRequest
-	if err := decodeObject(body, &req); err != nil {
+	ids, err := parseBulkGetIDs(body, "segment definition", maxBulkGet)
+	if err != nil {
 		h.fail(w, r, "", err)
 		return
-	}
-	if req.IDs == nil || len(*req.IDs) == 0 {
-		h.fail(w, r, "", badRequestf(`ids is required: a list of segment definition ids, as in {"ids": [{"id": "..."}]}`))
-		return
-	}
-	if len(*req.IDs) > maxBulkGet {
-		h.fail(w, r, "", badRequestf("ids lists %d ids, the limit is %d", len(*req.IDs), maxBulkGet))
-		return
-	}
-	ids := make([]string, len(*req.IDs))
-	for i, item := range *req.IDs {
-		if item.ID == nil || *item.ID == "" {
-			h.fail(w, r, "", badRequestf("ids[%d].id is required", i))
-			return
-		}
-		ids[i] = *item.ID
 	}
 	reqID := requestID(r)
 	results := make(map[string]any, len(ids))
@@ -165,36 +148,16 @@ func (h *defHTTP) bulkGet(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusMultiStatus, map[string]any{"results": results})
 }
 
-// body reads a request body of at most maxBody bytes. On failure it has
-// answered (413 or 400, in the UPS shape) and returns false.
-func (h *defHTTP) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			upsError(w, r, http.StatusRequestEntityTooLarge, upsCodeInvalid, fmt.Sprintf("The request body is larger than %d bytes.", tooLarge.Limit))
-			return nil, false
-		}
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, "The request body could not be read.")
-		return nil, false
-	}
-	return body, true
-}
-
 // fail answers err in the UPS shape; id is the definition the request
 // names.
 func (h *defHTTP) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
-	var bad *badRequestError
 	var conflict *conflictError
 	switch {
 	case errors.Is(err, errDefinitionNotFound):
 		upsError(w, r, http.StatusNotFound, upsCodeNotFound, definitionNotFound(id))
-	case errors.As(err, &bad):
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, bad.detail)
 	case errors.As(err, &conflict):
 		upsError(w, r, http.StatusUnprocessableEntity, upsCodeInvalid, conflict.detail)
 	default:
-		h.log.Error().Err(err).Str("segment_definition", truncate(id, 100)).Msg("segment definition request failed")
-		upsError(w, r, http.StatusInternalServerError, upsCodeInternal, "internal error")
+		upsFail(w, r, h.log, "segment definition", truncate(id, 100), err)
 	}
 }

@@ -237,18 +237,14 @@ func segmentJobNotFound(id string) string {
 }
 
 func (h *segmentJobHTTP) fail(w http.ResponseWriter, r *http.Request, id string, err error) {
-	var bad *badRequestError
 	switch {
 	case errors.Is(err, errSegmentJobNotFound):
 		upsError(w, r, http.StatusNotFound, upsCodeNotFound, segmentJobNotFound(id))
 	case errors.Is(err, errTooManyJobs):
 		w.Header().Set("Retry-After", "10")
 		upsError(w, r, http.StatusTooManyRequests, upsCodeInvalid, "Too many segment jobs are waiting to run; try again later.")
-	case errors.As(err, &bad):
-		upsError(w, r, http.StatusBadRequest, upsCodeInvalid, bad.detail)
 	default:
-		h.log.Error().Err(err).Str("segment_job", truncate(id, 100)).Msg("segment job request failed")
-		upsError(w, r, http.StatusInternalServerError, upsCodeInternal, "internal error")
+		upsFail(w, r, h.log, "segment job", truncate(id, 100), err)
 	}
 }
 
