@@ -295,6 +295,13 @@ func TestExportJobLifecycle(t *testing.T) {
 	if files := f.batchFileList(batchID, 10); len(files) != 0 && b["status"] != "success" {
 		t.Errorf("files of a loading batch: %v", files)
 	}
+	// Batch ingestion keeps its hands off an export's batch.
+	for _, action := range []string{"COMPLETE", "ABORT"} {
+		if rec := f.call(catDev, "prod", http.MethodPost, importBase+"/batches/"+batchID+"?action="+action, ""); rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "export job") {
+			t.Errorf("%s of an export batch: %d %s", action, rec.Code, rec.Body)
+		}
+	}
+	f.upload(catDev, batchID, f.union, "x.json", "{}\n", http.StatusBadRequest)
 
 	job = f.waitExport(job["id"])
 	if job["status"] != exportSucceeded {

@@ -70,11 +70,26 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, obj)
 }
 
-// openBatch returns the caller's batch when it still takes files.
-func (s *Server) openBatch(w http.ResponseWriter, caller Caller, id string) (batch, bool) {
+// ingestionBatch returns the caller's batch when batch ingestion may act
+// on it: not an export job's batch (on a profile union dataset), which
+// only its job writes and completes.
+func (s *Server) ingestionBatch(w http.ResponseWriter, caller Caller, id string) (batch, bool) {
 	b, err := s.catalog.batch(caller, id)
 	if err != nil {
 		s.catalogFail(w, err)
+		return batch{}, false
+	}
+	if ds, err := s.catalog.dataset(caller, b.DatasetID); err == nil && ds.schemaClass() == schemaProfileUnion {
+		catalogError(w, http.StatusBadRequest, titleBadRequest, fmt.Sprintf("Batch %s is written by an export job: batch ingestion cannot add files to it, complete it or abort it.", id))
+		return batch{}, false
+	}
+	return b, true
+}
+
+// openBatch returns the caller's batch when it still takes files.
+func (s *Server) openBatch(w http.ResponseWriter, caller Caller, id string) (batch, bool) {
+	b, ok := s.ingestionBatch(w, caller, id)
+	if !ok {
 		return batch{}, false
 	}
 	if b.Status != batchLoading {
@@ -132,9 +147,8 @@ func (s *Server) batchAction(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("batch")
 	switch action := strings.ToUpper(r.URL.Query().Get("action")); action {
 	case "COMPLETE":
-		b, err := s.catalog.batch(caller, id)
-		if err != nil {
-			s.catalogFail(w, err)
+		b, ok := s.ingestionBatch(w, caller, id)
+		if !ok {
 			return
 		}
 		switch b.Status {
