@@ -78,7 +78,7 @@ func (c *catalog) createDataset(caller Caller, in datasetInput) (dataset, error)
 	if err != nil {
 		return dataset{}, fmt.Errorf("encoding dataset: %w", err)
 	}
-	if err := c.persist(datasetsDir, d.Org, d.Sandbox, d.ID, d); err != nil {
+	if err := c.writeObject(datasetsDir, d.ID, d.Org, d.Sandbox, d, datasetsDir); err != nil {
 		return dataset{}, err
 	}
 	c.mu.Lock()
@@ -101,13 +101,6 @@ func (c *catalog) newID() string {
 		}
 	}
 }
-
-// stamp is the time of a change, in Unix ms. Stamps strictly increase
-// (two changes in one millisecond get consecutive ones), so ordering by
-// created is creation order and a client paging with createdAfter=<the
-// last created it saw> cannot skip an object that shares its millisecond.
-// Callers hold writeMu.
-func (c *catalog) stamp() int64 { return nextStamp(c.now(), &c.lastStamp) }
 
 // dataset returns the caller's dataset id, or errDatasetNotFound.
 func (c *catalog) dataset(caller Caller, id string) (dataset, error) {
@@ -279,7 +272,7 @@ func (c *catalog) putBatch(b batch) error {
 	if err != nil {
 		return fmt.Errorf("encoding batch: %w", err)
 	}
-	if err := c.persist(batchesDir, b.Org, b.Sandbox, b.ID, b); err != nil {
+	if err := c.writeObject(batchesDir, b.ID, b.Org, b.Sandbox, b, batchesDir); err != nil {
 		return err
 	}
 	c.mu.Lock()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -24,16 +23,7 @@ import (
 
 // catalog is the Catalog state: the in-memory index and the files under dir.
 type catalog struct {
-	dir string
-	now func() time.Time
-
-	// writeMu serializes changes across their disk write, so the files and
-	// the index change in the same order; mu guards only the index, so
-	// reads never wait for an fsync.
-	writeMu sync.Mutex
-	dirs    dirTree // under writeMu
-	// lastStamp is the latest time given to a change; under writeMu.
-	lastStamp int64
+	objectFiles
 
 	mu       sync.RWMutex
 	datasets map[string]*entry[dataset]
@@ -55,40 +45,13 @@ const (
 
 // openCatalog loads the Catalog state in dir, creating dir if needed.
 func openCatalog(dir string, now func() time.Time) (*catalog, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating catalog directory: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return nil, err
-	}
 	c := &catalog{
-		dir:      dir,
-		now:      now,
-		dirs:     dirTree{root: dir},
-		datasets: map[string]*entry[dataset]{},
-		batches:  map[string]*entry[batch]{},
+		objectFiles: objectFiles{dir: dir, now: now, dirs: dirTree{root: dir}},
+		datasets:    map[string]*entry[dataset]{},
+		batches:     map[string]*entry[batch]{},
 	}
-	orgs, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading catalog directory: %w", err)
-	}
-	for _, o := range orgs {
-		if !o.IsDir() {
-			continue
-		}
-		orgDir := filepath.Join(dir, o.Name())
-		sandboxes, err := os.ReadDir(orgDir)
-		if err != nil {
-			return nil, fmt.Errorf("reading %s: %w", orgDir, err)
-		}
-		for _, sb := range sandboxes {
-			if !sb.IsDir() {
-				continue
-			}
-			if err := c.loadSandbox(o.Name(), sb.Name()); err != nil {
-				return nil, fmt.Errorf("loading catalog: %w", err)
-			}
-		}
+	if err := c.open("catalog", "catalog", c.loadSandbox); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -96,8 +59,8 @@ func openCatalog(dir string, now func() time.Time) (*catalog, error) {
 // loadSandbox loads the objects of one org and sandbox. A file that does
 // not parse, or that sits in another org's or sandbox's directory, is an
 // error: skipping it would silently lose an acknowledged object.
-func (c *catalog) loadSandbox(orgKey, sandbox string) error {
-	base := filepath.Join(c.dir, orgKey, sandbox)
+func (c *catalog) loadSandbox(k policyScope, base string) error {
+	orgKey, sandbox := k.orgKey, k.sandbox
 	err := loadObjects(filepath.Join(base, datasetsDir), isCatalogID, func(path, id string, data []byte) error {
 		var d dataset
 		if err := json.Unmarshal(data, &d); err != nil {
@@ -165,19 +128,3 @@ func genericJSON(v any) (map[string]any, error) {
 
 // catalogOrgKey is orgDirName, under the name the catalog's tests use.
 func catalogOrgKey(org string) string { return orgDirName(org) }
-
-// persist writes one object's file. Callers hold writeMu.
-func (c *catalog) persist(kind, org, sandbox, id string, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding %s %s: %w", kind, id, err)
-	}
-	dir, err := c.dirs.ensure(orgDirName(org), sandbox, kind)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, id+".json"), append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing %s %s: %w", kind, id, err)
-	}
-	return nil
-}

@@ -3,9 +3,6 @@ package ups
 import (
 	"cmp"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -43,15 +40,8 @@ func (r *exportRecord) caller() Caller {
 
 // exportStore holds the export jobs of every org and sandbox.
 type exportStore struct {
-	dir string
-	now func() time.Time
-
-	// writeMu serializes changes across their disk write; mu guards the
-	// index only, so reads never wait for an fsync.
-	writeMu   sync.Mutex
-	dirs      dirTree
-	lastStamp int64
-	lastID    int64
+	objectFiles
+	lastID int64 // under writeMu
 
 	mu   sync.RWMutex
 	jobs map[int64]*exportRecord // immutable once indexed: changes replace them
@@ -64,46 +54,24 @@ func validExportID(s string) bool {
 
 // openExportStore loads the jobs in dir, creating dir if needed.
 func openExportStore(dir string, now func() time.Time) (*exportStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating export job directory: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return nil, err
-	}
-	s := &exportStore{dir: dir, now: now, dirs: dirTree{root: dir}, jobs: map[int64]*exportRecord{}}
-	orgs, err := os.ReadDir(dir)
+	s := &exportStore{objectFiles: objectFiles{dir: dir, now: now, dirs: dirTree{root: dir}}, jobs: map[int64]*exportRecord{}}
+	err := s.open("export job", "export jobs", func(k policyScope, path string) error {
+		return loadObjects(path, validExportID, func(path, id string, data []byte) error {
+			var r exportRecord
+			if err := json.Unmarshal(data, &r); err != nil {
+				return err
+			}
+			if err := checkPlacement(strconv.FormatInt(r.Job.ID, 10), r.Org, r.Sandbox, id, k.orgKey, k.sandbox); err != nil {
+				return err
+			}
+			s.jobs[r.Job.ID] = &r
+			s.lastID = max(s.lastID, r.Job.ID)
+			s.lastStamp = max(s.lastStamp, r.Job.CreationTime, r.Job.UpdateTime)
+			return nil
+		})
+	})
 	if err != nil {
-		return nil, fmt.Errorf("reading export job directory: %w", err)
-	}
-	for _, o := range orgs {
-		if !o.IsDir() {
-			continue
-		}
-		sandboxes, err := os.ReadDir(filepath.Join(dir, o.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("reading export jobs: %w", err)
-		}
-		for _, sb := range sandboxes {
-			if !sb.IsDir() {
-				continue
-			}
-			err := loadObjects(filepath.Join(dir, o.Name(), sb.Name()), validExportID, func(path, id string, data []byte) error {
-				var r exportRecord
-				if err := json.Unmarshal(data, &r); err != nil {
-					return err
-				}
-				if err := checkPlacement(strconv.FormatInt(r.Job.ID, 10), r.Org, r.Sandbox, id, o.Name(), sb.Name()); err != nil {
-					return err
-				}
-				s.jobs[r.Job.ID] = &r
-				s.lastID = max(s.lastID, r.Job.ID)
-				s.lastStamp = max(s.lastStamp, r.Job.CreationTime, r.Job.UpdateTime)
-				return nil
-			})
-			if err != nil {
-				return nil, fmt.Errorf("loading export jobs: %w", err)
-			}
-		}
+		return nil, err
 	}
 	return s, nil
 }
@@ -159,23 +127,8 @@ func (s *exportStore) index(r exportRecord) {
 
 // write persists one job. Callers hold writeMu.
 func (s *exportStore) write(r *exportRecord) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encoding export job %d: %w", r.Job.ID, err)
-	}
-	dir, err := s.dirs.ensure(orgDirName(r.Org), r.Sandbox)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, strconv.FormatInt(r.Job.ID, 10)+".json"), append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing export job %d: %w", r.Job.ID, err)
-	}
-	return nil
+	return s.writeObject("export job", strconv.FormatInt(r.Job.ID, 10), r.Org, r.Sandbox, r)
 }
-
-// stamp is the time of a change in Unix ms, strictly increasing. Callers
-// hold writeMu.
-func (s *exportStore) stamp() int64 { return nextStamp(s.now(), &s.lastStamp) }
 
 // get returns the caller's job id, or errExportJobNotFound.
 func (s *exportStore) get(c Caller, id int64) (exportRecord, error) {

@@ -3,12 +3,14 @@ package ups
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -51,7 +53,117 @@ func writeAtomic(path string, perm os.FileMode, fill func(io.Writer) error) erro
 }
 
 // The helpers below are shared by the stores that keep one JSON file per
-// object under <dir>/<org key>/<sandbox>/... (the Catalog, merge policies).
+// object under <dir>/<org key>/<sandbox>/... (the Catalog, merge policies,
+// segment definitions, segment jobs, export jobs).
+
+// objectFiles is the part of such a store that its files need: each
+// store embeds it beside its in-memory index, which has a lock of its
+// own, so that reads never wait for an fsync.
+type objectFiles struct {
+	dir string
+	now func() time.Time
+
+	// writeMu serializes changes across their disk writes, so that the
+	// files and the index change in the same order.
+	writeMu sync.Mutex
+	dirs    dirTree // under writeMu
+	// lastStamp is the latest time given to a change; under writeMu.
+	lastStamp int64
+}
+
+// open creates the store's directory if needed and calls load for every
+// <org key>/<sandbox> directory in it. noun and plural name the objects
+// in errors ("merge policy", "merge policies").
+func (f *objectFiles) open(noun, plural string, load func(k policyScope, path string) error) error {
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s directory: %w", noun, err)
+	}
+	if err := syncDir(filepath.Dir(f.dir)); err != nil {
+		return err
+	}
+	if err := walkScopes(f.dir, load); err != nil {
+		return fmt.Errorf("loading %s: %w", plural, err)
+	}
+	return nil
+}
+
+// walkScopes calls fn for every <dir>/<org key>/<sandbox> directory, creating dir
+// if needed.
+func walkScopes(dir string, fn func(k policyScope, path string) error) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	orgs, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, o := range orgs {
+		if !o.IsDir() {
+			continue
+		}
+		sandboxes, err := os.ReadDir(filepath.Join(dir, o.Name()))
+		if err != nil {
+			return err
+		}
+		for _, sb := range sandboxes {
+			if sb.IsDir() {
+				if err := fn(policyScope{o.Name(), sb.Name()}, filepath.Join(dir, o.Name(), sb.Name())); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// stamp is the time of a change, in Unix ms (nextStamp): stamps strictly
+// increase, so ordering by time is change order (a client paging with
+// createdAfter=<the last it saw> cannot skip an object that shares its
+// millisecond; the newest default policy is always recognizable).
+// Callers hold writeMu (or are opening the store).
+func (f *objectFiles) stamp() int64 { return nextStamp(f.now(), &f.lastStamp) }
+
+// writeObject persists v, the object id of an org and sandbox, as
+// <dir>/<org key>/<sandbox>/<sub...>/<id>.json; what names it in errors.
+// Callers hold writeMu.
+func (f *objectFiles) writeObject(what, id, org, sandbox string, v any, sub ...string) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s %s: %w", what, id, err)
+	}
+	dir, err := f.dirs.ensure(append([]string{orgDirName(org), sandbox}, sub...)...)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, id+".json"), append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing %s %s: %w", what, id, err)
+	}
+	return nil
+}
+
+// removeObject deletes the file of the object id of an org and sandbox
+// durably; what names it in errors. Callers hold writeMu.
+func (f *objectFiles) removeObject(what, id, org, sandbox string) error {
+	dir := filepath.Join(f.dir, orgDirName(org), sandbox)
+	if err := os.Remove(filepath.Join(dir, id+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("deleting %s %s: %w", what, id, err)
+	}
+	return syncDir(dir)
+}
+
+// newUnusedID is a new random id (newPolicyID) that m does not hold.
+// Callers hold writeMu, so nothing else can take it before it is indexed;
+// mu is the lock of m.
+func newUnusedID[T any](mu *sync.RWMutex, m map[string]T) string {
+	mu.RLock()
+	defer mu.RUnlock()
+	for {
+		id := newPolicyID()
+		if _, taken := m[id]; !taken {
+			return id
+		}
+	}
+}
 
 // orgDirName is the directory name of an org: a hash, never the raw id.
 // Org ids come from the configuration and could hold anything; a path

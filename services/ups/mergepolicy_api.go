@@ -88,7 +88,7 @@ func (p *policyStore) create(c Caller, in MergePolicy) (MergePolicy, error) {
 	}
 	now := p.stamp()
 	pol := clientFields(in)
-	pol.ID = p.newID(sp)
+	pol.ID = newUnusedID(&p.mu, sp.byID)
 	pol.Org, pol.Sandbox = c.Org, c.Sandbox
 	pol.Version = 1
 	pol.Created, pol.Updated = now, now

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -28,14 +26,7 @@ import (
 
 // policyStore is the merge policies of every org and sandbox.
 type policyStore struct {
-	dir string
-	now func() time.Time
-
-	// writeMu serializes changes across their disk writes; mu guards only
-	// the index, so reads never wait for an fsync.
-	writeMu   sync.Mutex
-	dirs      dirTree // under writeMu
-	lastStamp int64   // the latest time given to a change; under writeMu
+	objectFiles
 
 	mu     sync.RWMutex
 	scopes map[policyScope]*scopePolicies
@@ -61,33 +52,9 @@ type policyRecord struct {
 
 // openPolicyStore loads the merge policies in dir, creating dir if needed.
 func openPolicyStore(dir string, now func() time.Time) (*policyStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating merge policy directory: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
+	p := &policyStore{objectFiles: objectFiles{dir: dir, now: now, dirs: dirTree{root: dir}}, scopes: map[policyScope]*scopePolicies{}}
+	if err := p.open("merge policy", "merge policies", p.loadScope); err != nil {
 		return nil, err
-	}
-	p := &policyStore{dir: dir, now: now, dirs: dirTree{root: dir}, scopes: map[policyScope]*scopePolicies{}}
-	orgs, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading merge policy directory: %w", err)
-	}
-	for _, o := range orgs {
-		if !o.IsDir() {
-			continue
-		}
-		sandboxes, err := os.ReadDir(filepath.Join(dir, o.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("reading merge policies: %w", err)
-		}
-		for _, sb := range sandboxes {
-			if !sb.IsDir() {
-				continue
-			}
-			if err := p.loadScope(policyScope{o.Name(), sb.Name()}); err != nil {
-				return nil, fmt.Errorf("loading merge policies: %w", err)
-			}
-		}
 	}
 	// After loading everything, so that repairs get the newest stamps.
 	for _, sp := range p.scopes {
@@ -101,9 +68,9 @@ func openPolicyStore(dir string, now func() time.Time) (*policyStore, error) {
 // loadScope loads one org's and sandbox's policies. A file that does not
 // parse, holds an invalid policy or sits in another scope's directory is
 // an error: skipping it would silently lose an acknowledged change.
-func (p *policyStore) loadScope(k policyScope) error {
+func (p *policyStore) loadScope(k policyScope, dir string) error {
 	sp := &scopePolicies{byID: map[string]MergePolicy{}}
-	err := loadObjects(filepath.Join(p.dir, k.orgKey, k.sandbox), validPolicyID, func(path, id string, data []byte) error {
+	err := loadObjects(dir, validPolicyID, func(path, id string, data []byte) error {
 		var r policyRecord
 		if err := json.Unmarshal(data, &r); err != nil {
 			return err
@@ -261,45 +228,14 @@ func (p *policyStore) orgPolicies(orgKey string) int {
 	return n
 }
 
-// newID returns an id no policy of the scope has. Callers hold writeMu.
-func (p *policyStore) newID(sp *scopePolicies) string {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	for {
-		if id := newPolicyID(); sp.byID[id].ID == "" {
-			return id
-		}
-	}
-}
-
-// stamp is the time of a change, in Unix ms, strictly increasing (like
-// the Catalog's), so the newest default is always recognizable. Callers
-// hold writeMu (or are opening the store).
-func (p *policyStore) stamp() int64 { return nextStamp(p.now(), &p.lastStamp) }
-
 // write persists one policy file. Callers hold writeMu.
 func (p *policyStore) write(r policyRecord) error {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("encoding merge policy %s: %w", r.ID, err)
-	}
-	dir, err := p.dirs.ensure(orgDirName(r.Org), r.Sandbox)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, r.ID+".json"), append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing merge policy %s: %w", r.ID, err)
-	}
-	return nil
+	return p.writeObject("merge policy", r.ID, r.Org, r.Sandbox, r)
 }
 
 // unlink removes a policy's file durably. Callers hold writeMu.
 func (p *policyStore) unlink(pol MergePolicy) error {
-	dir := filepath.Join(p.dir, orgDirName(pol.Org), pol.Sandbox)
-	if err := os.Remove(filepath.Join(dir, pol.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("deleting merge policy %s: %w", pol.ID, err)
-	}
-	return syncDir(dir)
+	return p.removeObject("merge policy", pol.ID, pol.Org, pol.Sandbox)
 }
 
 // clientFields keeps the fields a client sets.

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -33,18 +31,11 @@ import (
 
 // definitionStore is the segment definitions of every org and sandbox.
 type definitionStore struct {
-	dir      string
-	now      func() time.Time
+	objectFiles
 	policies *policyStore
 	// schema is the profile schema of a scope, which expressions are
 	// checked against (profileStore.schema).
 	schema func(Caller) *pql.Schema
-
-	// writeMu serializes changes across their disk writes; mu guards only
-	// the index, so reads never wait for an fsync.
-	writeMu   sync.Mutex
-	dirs      dirTree // under writeMu
-	lastStamp int64   // the latest time given to a change; under writeMu
 
 	mu     sync.RWMutex
 	scopes map[policyScope]*scopeDefinitions
@@ -61,36 +52,12 @@ type scopeDefinitions struct {
 // if needed. Expressions are checked against schema(caller) and default
 // merge policies come from policies.
 func openDefinitionStore(dir string, now func() time.Time, policies *policyStore, schema func(Caller) *pql.Schema) (*definitionStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating segment definition directory: %w", err)
-	}
-	if err := syncDir(filepath.Dir(dir)); err != nil {
-		return nil, err
-	}
 	s := &definitionStore{
-		dir: dir, now: now, policies: policies, schema: schema,
-		dirs: dirTree{root: dir}, scopes: map[policyScope]*scopeDefinitions{},
+		objectFiles: objectFiles{dir: dir, now: now, dirs: dirTree{root: dir}},
+		policies:    policies, schema: schema, scopes: map[policyScope]*scopeDefinitions{},
 	}
-	orgs, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("reading segment definition directory: %w", err)
-	}
-	for _, o := range orgs {
-		if !o.IsDir() {
-			continue
-		}
-		sandboxes, err := os.ReadDir(filepath.Join(dir, o.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("reading segment definitions: %w", err)
-		}
-		for _, sb := range sandboxes {
-			if !sb.IsDir() {
-				continue
-			}
-			if err := s.loadScope(policyScope{o.Name(), sb.Name()}); err != nil {
-				return nil, fmt.Errorf("loading segment definitions: %w", err)
-			}
-		}
+	if err := s.open("segment definition", "segment definitions", s.loadScope); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -100,9 +67,9 @@ func openDefinitionStore(dir string, now func() time.Time, policies *policyStore
 // would silently lose an acknowledged change. An expression that no
 // longer parses (a stricter parser) is kept: query() reports it to
 // whoever evaluates the definition.
-func (s *definitionStore) loadScope(k policyScope) error {
+func (s *definitionStore) loadScope(k policyScope, dir string) error {
 	sd := &scopeDefinitions{byID: map[string]SegmentDefinition{}, uses: map[string][]string{}}
-	err := loadObjects(filepath.Join(s.dir, k.orgKey, k.sandbox), validPolicyID, func(path, id string, data []byte) error {
+	err := loadObjects(dir, validPolicyID, func(path, id string, data []byte) error {
 		var d SegmentDefinition
 		if err := json.Unmarshal(data, &d); err != nil {
 			return err
@@ -173,7 +140,7 @@ func (s *definitionStore) create(c Caller, in SegmentDefinition) (SegmentDefinit
 		return SegmentDefinition{}, err
 	}
 	d := clientDefinition(in)
-	d.ID = s.newID(sd)
+	d.ID = newUnusedID(&s.mu, sd.byID) // a random UUID, as the Platform's
 	d.ImsOrgID, d.Sandbox = c.Org, sandboxOf(c.Org, c.Sandbox)
 	d.CreationTime = s.stamp()
 	d.UpdateTime, d.UpdateEpoch = d.CreationTime, d.CreationTime/1000
@@ -250,11 +217,7 @@ func (s *definitionStore) remove(c Caller, id string) error {
 		}
 		return conflictf("The segment definition %s is used through inSegment by %d other segment definition(s): %s. Change or delete them first.", id, len(users), strings.Join(names, ", "))
 	}
-	dir := filepath.Join(s.dir, orgDirName(d.ImsOrgID), d.Sandbox.SandboxName)
-	if err := os.Remove(filepath.Join(dir, d.ID+".json")); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("deleting segment definition %s: %w", d.ID, err)
-	}
-	if err := syncDir(dir); err != nil {
+	if err := s.removeObject("segment definition", d.ID, d.ImsOrgID, d.Sandbox.SandboxName); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -377,36 +340,9 @@ func (s *definitionStore) index(c Caller, sd *scopeDefinitions, d SegmentDefinit
 	s.mu.Unlock()
 }
 
-// newID returns an id no definition of the scope has: a random UUID, as
-// the Platform's. Callers hold writeMu.
-func (s *definitionStore) newID(sd *scopeDefinitions) string {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for {
-		if id := newPolicyID(); sd.byID[id].ID == "" {
-			return id
-		}
-	}
-}
-
-// stamp is the time of a change, in Unix ms, strictly increasing, so
-// that creation order is creationTime order. Callers hold writeMu.
-func (s *definitionStore) stamp() int64 { return nextStamp(s.now(), &s.lastStamp) }
-
 // write persists one definition file. Callers hold writeMu.
 func (s *definitionStore) write(d SegmentDefinition) error {
-	data, err := json.Marshal(d)
-	if err != nil {
-		return fmt.Errorf("encoding segment definition %s: %w", d.ID, err)
-	}
-	dir, err := s.dirs.ensure(orgDirName(d.ImsOrgID), d.Sandbox.SandboxName)
-	if err != nil {
-		return err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, d.ID+".json"), append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing segment definition %s: %w", d.ID, err)
-	}
-	return nil
+	return s.writeObject("segment definition", d.ID, d.ImsOrgID, d.Sandbox.SandboxName, d)
 }
 
 // clientDefinition keeps the fields a client sets.

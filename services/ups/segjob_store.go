@@ -4,8 +4,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -18,12 +16,7 @@ import (
 //
 // written atomically at every change of status, all loaded at start.
 type segmentJobStore struct {
-	dir string
-	now func() time.Time
-
-	writeMu   sync.Mutex // serializes disk writes
-	dirs      dirTree    // under writeMu
-	lastStamp int64      // under writeMu
+	objectFiles
 
 	mu      sync.RWMutex
 	jobs    map[policyScope]map[string]*SegmentJob
@@ -31,8 +24,8 @@ type segmentJobStore struct {
 }
 
 func openSegmentJobStore(dir string, now func() time.Time) (*segmentJobStore, error) {
-	s := &segmentJobStore{dir: dir, now: now, dirs: dirTree{root: dir}, jobs: map[policyScope]map[string]*SegmentJob{}}
-	err := walkScopes(dir, func(k policyScope, path string) error {
+	s := &segmentJobStore{objectFiles: objectFiles{dir: dir, now: now, dirs: dirTree{root: dir}}, jobs: map[policyScope]map[string]*SegmentJob{}}
+	err := s.open("segment job", "segment jobs", func(k policyScope, path string) error {
 		return loadObjects(path, validPolicyID, func(path, id string, data []byte) error {
 			var j SegmentJob
 			if err := json.Unmarshal(data, &j); err != nil {
@@ -48,38 +41,9 @@ func openSegmentJobStore(dir string, now func() time.Time) (*segmentJobStore, er
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("loading segment jobs: %w", err)
+		return nil, err
 	}
 	return s, nil
-}
-
-// walkScopes calls fn for every <dir>/<org key>/<sandbox> directory, creating dir
-// if needed.
-func walkScopes(dir string, fn func(k policyScope, path string) error) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	orgs, err := os.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	for _, o := range orgs {
-		if !o.IsDir() {
-			continue
-		}
-		sandboxes, err := os.ReadDir(filepath.Join(dir, o.Name()))
-		if err != nil {
-			return err
-		}
-		for _, sb := range sandboxes {
-			if sb.IsDir() {
-				if err := fn(policyScope{o.Name(), sb.Name()}, filepath.Join(dir, o.Name(), sb.Name())); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	return nil
 }
 
 func (j *SegmentJob) caller() Caller {
@@ -142,24 +106,14 @@ func (s *segmentJobStore) update(c Caller, id string, change func(*SegmentJob) b
 
 // write persists j and indexes it. Callers hold writeMu.
 func (s *segmentJobStore) write(j *SegmentJob) error {
-	data, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("encoding segment job %s: %w", j.ID, err)
-	}
-	dir, err := s.dirs.ensure(orgDirName(j.ImsOrgID), j.Sandbox.SandboxName)
-	if err != nil {
+	if err := s.writeObject("segment job", j.ID, j.ImsOrgID, j.Sandbox.SandboxName, j); err != nil {
 		return err
-	}
-	if err := writeFileAtomic(filepath.Join(dir, j.ID+".json"), append(data, '\n'), 0o644); err != nil {
-		return fmt.Errorf("writing segment job %s: %w", j.ID, err)
 	}
 	s.mu.Lock()
 	s.index(j)
 	s.mu.Unlock()
 	return nil
 }
-
-func (s *segmentJobStore) stamp() int64 { return nextStamp(s.now(), &s.lastStamp) }
 
 // get returns a copy of the caller's job id.
 func (s *segmentJobStore) get(c Caller, id string) (SegmentJob, error) {
