@@ -20,10 +20,15 @@ import (
 
 // runBench dispatches "segflow bench <benchmark>".
 func runBench(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "ingest" {
-		return fmt.Errorf("bench needs a benchmark; there is one: bench ingest: %w", errUsage)
+	if len(args) > 0 {
+		switch args[0] {
+		case "ingest":
+			return runBenchIngest(ctx, args[1:], environ, stdout, stderr)
+		case "pipeline":
+			return runBenchPipeline(ctx, args[1:], environ, stdout, stderr)
+		}
 	}
-	return runBenchIngest(ctx, args[1:], environ, stdout, stderr)
+	return fmt.Errorf("bench needs a benchmark: bench ingest or bench pipeline: %w", errUsage)
 }
 
 // benchIngestConfig are the flags of "segflow bench ingest".
