@@ -367,6 +367,9 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 		}
 	}
 	fragments, _ := x.store.counts(caller)
+	if n, ok := m.maxRows(); ok {
+		fragments = min(fragments, n) // a segment's members: fewer parts, fewer files
+	}
 	workers := runtime.GOMAXPROCS(0)
 	parts := min(4*workers, max(1, fragments/exportMinPartRows))
 	states := make([]*exportPart, parts)
@@ -380,7 +383,12 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 		eff := max(1, min(parts, n)) // as the scan cuts parts
 		return (part+1)*n/eff - 1
 	}
-	_, err = x.store.scan(ctx, caller, lay.spec, scanOptions{Parts: parts, Total: &total}, func(part int, p *scanPerson) error {
+	opts := scanOptions{Parts: parts, Total: &total}
+	if len(m.segs) > 0 {
+		// Only members can qualify: the others are not even decoded.
+		opts.Skip = func(id uint32) bool { return !m.any(id) }
+	}
+	_, err = x.store.scan(ctx, caller, lay.spec, opts, func(part int, p *scanPerson) error {
 		st := states[part]
 		if st == nil {
 			st = newExportPart(lay, len(targets))
@@ -1001,6 +1009,29 @@ func (m *exportMatcher) match(id uint32, out []bool) bool {
 		out[0] = false
 	}
 	return found
+}
+
+// any reports whether the profile of identity id matches a segment of
+// the filter. Safe for concurrent use.
+func (m *exportMatcher) any(id uint32) bool {
+	for i := range m.segs {
+		if m.segs[i].has(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxRows bounds the profiles the filter's segments can select; ok is
+// false without segments (every profile).
+func (m *exportMatcher) maxRows() (n int, ok bool) {
+	if len(m.segs) == 0 {
+		return 0, false
+	}
+	for _, s := range m.segs {
+		n += s.members.len()
+	}
+	return n, true
 }
 
 func (s *exportSegMatch) has(id uint32) bool {

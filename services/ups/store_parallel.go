@@ -26,6 +26,11 @@ type scanOptions struct {
 	// Total, when set, receives the number of persons before the scan
 	// starts (estimates report progress against it).
 	Total *atomic.Int64
+	// Skip, when set, is asked about each person's identity (see
+	// scanPerson.Identity) before anything of it is decoded: true leaves
+	// the person out. An export of a segment's members reads only them.
+	// It is called from several goroutines.
+	Skip func(identity uint32) bool
 }
 
 // scanInfo is what a finished scan saw.
@@ -99,6 +104,9 @@ func (s *profileStore) scan(ctx context.Context, c Caller, spec scanSpec, opt sc
 				seen := 0
 				for i := lo; i < hi; i++ {
 					if sampled && mix64(opt.Seed^uint64(i)) > threshold {
+						continue
+					}
+					if opt.Skip != nil && opt.Skip(g.persons[i].key) {
 						continue
 					}
 					if seen++; seen&1023 == 0 {
