@@ -44,7 +44,7 @@ type segmentJobRequest struct {
 // POST /segment/jobs: [{"segmentId": ...}] or {"schema": ..., "segments": [...]}.
 func (h *segmentJobHTTP) create(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := readBody(w, r, h.maxBody)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
@@ -203,7 +203,7 @@ func hasSegment(j SegmentJob, id string) bool {
 // POST /segment/jobs/bulk-get: 207 {"results": {id: job or error}}.
 func (h *segmentJobHTTP) bulkGet(w http.ResponseWriter, r *http.Request) {
 	caller, _ := CallerFrom(r.Context())
-	body, ok := readBody(w, r, h.maxBody)
+	body, ok := readUPSBody(w, r, h.maxBody)
 	if !ok {
 		return
 	}
