@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
@@ -99,10 +100,6 @@ func (r *Runner[In]) Run(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("stage %s: the pipeline has no consumer for it", r.Stage)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(r.Config.Concurrency))
-	if err != nil {
-		return fmt.Errorf("stage %s: consuming: %w", r.Stage, err)
-	}
 	r.setReady(true)
 	defer r.setReady(false)
 	r.Log.Info().Str("stage", string(r.Stage)).Int("concurrency", r.Config.Concurrency).Msg("stage consuming")
@@ -110,23 +107,41 @@ func (r *Runner[In]) Run(ctx context.Context) error {
 	// Handlers run under work, which outlives ctx by the shutdown timeout.
 	work, stopWork := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer stopWork(errShutdown)
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
 	sem := make(chan struct{}, r.Config.Concurrency)
 	var wg sync.WaitGroup
 	for {
-		msg, err := it.Next()
-		if err != nil {
-			if !errors.Is(err, jetstream.ErrMsgIteratorClosed) && ctx.Err() == nil {
-				r.Log.Error().Err(err).Str("stage", string(r.Stage)).Msg("consuming failed")
-				wg.Wait()
-				return fmt.Errorf("stage %s: %w", r.Stage, err)
-			}
+		// A message is pulled only once a handler is free for it. One
+		// pulled ahead would wait unseen by the heartbeat; once its ack
+		// wait ran out, JetStream would deliver it again, and the two
+		// deliveries could be handled at once — two creates of the same
+		// Platform object, which the intents cannot tell from a crash.
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
 			break
 		}
-		sem <- struct{}{}
+		msg, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			<-sem
+			if ctx.Err() != nil {
+				break
+			}
+			if pullAgain(err) {
+				if !errors.Is(err, nats.ErrTimeout) {
+					r.Log.Warn().Err(err).Str("stage", string(r.Stage)).Msg("pulling a message failed; pulling again")
+					select {
+					case <-ctx.Done():
+					case <-time.After(time.Second):
+					}
+				}
+				continue
+			}
+			r.Log.Error().Err(err).Str("stage", string(r.Stage)).Msg("consuming failed")
+			wg.Wait()
+			return fmt.Errorf("stage %s: consuming: %w", r.Stage, err)
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -144,6 +159,17 @@ func (r *Runner[In]) Run(ctx context.Context) error {
 	}
 	r.Log.Info().Str("stage", string(r.Stage)).Msg("stage stopped")
 	return nil
+}
+
+// pullAgain reports whether a failed pull is worth repeating: it found
+// no message in time, or the connection is down for a while.
+func pullAgain(err error) bool {
+	for _, e := range []error{nats.ErrTimeout, jetstream.ErrNoHeartbeat, nats.ErrDisconnected, nats.ErrConnectionReconnecting, nats.ErrNoResponders} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // handle takes one message from delivery to ack (or nak).

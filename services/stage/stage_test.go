@@ -177,3 +177,113 @@ func metricVec(t *testing.T, reg *prometheus.Registry, name, outcome string) pro
 	t.Fatalf("no %s{outcome=%q}", name, outcome)
 	return nil
 }
+
+// TestRunnerKeepsLaterStatus redelivers a message whose event went out
+// before its ack was lost, after the next stages finished the request:
+// the status record stays where the later stage left it.
+func TestRunnerKeepsLaterStatus(t *testing.T) {
+	env := stagetest.Start(t, nil)
+	metrics, err := stage.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &segmenterLike{calls: map[string]int{}, seen: map[string][]events.Intent{}}
+	r := &stage.Runner[events.DefinitionCreated]{
+		Stage: events.StageSegmenter, Handler: h, Pipeline: env.Pipeline, JS: env.JS,
+		Config:  stage.Config{Concurrency: 1, ShutdownTimeout: time.Second, Deadline: time.Hour},
+		Metrics: metrics, Log: zerolog.Nop(),
+	}
+	ctx := context.Background()
+	done := events.NewStatus("r-late", nil, time.Now())
+	done.Stage, done.State, done.Files = events.StageReader, events.StateDone, 2
+	data, err := done.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Pipeline.Status.Put(ctx, events.StatusKey("r-late"), data); err != nil {
+		t.Fatal(err)
+	}
+	succeeded := env.Watch(t, env.Pipeline.Subjects.JobSucceeded)
+	rctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.Run(rctx) }()
+	env.Publish(t, events.StageDefiner, definition("r-late", "ok"))
+	stagetest.Next(t, succeeded)
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	e, err := env.Pipeline.Status.Get(ctx, events.StatusKey("r-late"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := events.DecodeStatus(e.Value())
+	if err != nil || s.Stage != events.StageReader || s.State != events.StateDone || s.Files != 2 {
+		t.Errorf("status after a late segmenter delivery: %s %s, %d files (%v); want it left at reader done", s.Stage, s.State, s.Files, err)
+	}
+}
+
+// slowFirst is a test handler that works slowly on the request named
+// "slow" and records the deliveries of the others.
+type slowFirst struct {
+	mu         sync.Mutex
+	deliveries map[string][]int
+}
+
+func (h *slowFirst) Decode(body []byte, _ stage.Meta) (events.DefinitionCreated, error) {
+	_, p, err := events.DecodeAs[events.DefinitionCreated](body)
+	return p, err
+}
+
+func (h *slowFirst) Handle(ctx context.Context, in events.DefinitionCreated, m *stage.Msg) (events.Payload, error) {
+	h.mu.Lock()
+	h.deliveries[in.RequestID] = append(h.deliveries[in.RequestID], m.Delivery)
+	h.mu.Unlock()
+	if in.Segment.Name == "slow" {
+		select {
+		case <-time.After(2500 * time.Millisecond): // over two ack waits
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return events.NewJobSucceeded(in, "job-1", events.JobMetrics{}), nil
+}
+
+// TestRunnerPullsOnlyWhatItCanHandle keeps every handler busy for longer
+// than the ack wait while another message is waiting: that message is
+// delivered once, when a handler is free, not again because its ack wait
+// ran out while it waited unheld.
+func TestRunnerPullsOnlyWhatItCanHandle(t *testing.T) {
+	env := stagetest.Start(t, nil) // ack wait 1s
+	metrics, err := stage.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &slowFirst{deliveries: map[string][]int{}}
+	r := &stage.Runner[events.DefinitionCreated]{
+		Stage: events.StageSegmenter, Handler: h, Pipeline: env.Pipeline, JS: env.JS,
+		Config:  stage.Config{Concurrency: 1, ShutdownTimeout: time.Second, Deadline: time.Hour},
+		Metrics: metrics, Log: zerolog.Nop(),
+	}
+	succeeded := env.Watch(t, env.Pipeline.Subjects.JobSucceeded)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- r.Run(ctx) }()
+	env.Publish(t, events.StageDefiner, definition("r-slow", "slow"))
+	env.Publish(t, events.StageDefiner, definition("r-next", "ok"))
+	stagetest.Next(t, succeeded)
+	stagetest.Next(t, succeeded)
+	time.Sleep(1500 * time.Millisecond) // a second delivery would come by now
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if got := h.deliveries["r-next"]; len(got) != 1 || got[0] != 1 {
+		t.Errorf("the waiting message was handled in deliveries %v, want once, in delivery 1", got)
+	}
+	if got := h.deliveries["r-slow"]; len(got) != 1 {
+		t.Errorf("the slow message was handled in deliveries %v, want once", got)
+	}
+}

@@ -3,6 +3,7 @@ package stage
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -12,8 +13,11 @@ import (
 // updateStatus applies change to the request's status record, creating
 // it if needed. Two stages never work on one request at once, but a
 // redelivery may race its predecessor: the update is a compare-and-set,
-// retried a few times. Status is for people: a failure to write it is
-// logged, never fatal to the message.
+// retried a few times. A record a later stage wrote is left as it is: a
+// redelivery of a message whose event went out before its ack was lost
+// (the process died) runs again while the next stages carry the request
+// on, and must not move the record back to this stage. Status is for
+// people: a failure to write it is logged, never fatal to the message.
 func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change func(*events.Status)) {
 	if m.RequestID == "" {
 		return
@@ -35,6 +39,10 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 				s = events.NewStatus(m.RequestID, labelsOf(in), r.now())
 			}
 			rev = e.Revision()
+			if stageIndex(s.Stage) > stageIndex(r.Stage) {
+				m.log.Debug().Str("status_stage", string(s.Stage)).Str("status_state", string(s.State)).Msg("the request is past this stage; its status is left as it is")
+				return
+			}
 		}
 		change(&s)
 		s.Updated = r.now()
@@ -58,6 +66,9 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 	}
 	m.log.Warn().Msg("the request status kept changing under this stage; not updated")
 }
+
+// stageIndex is the stage's place in the pipeline (-1 if none).
+func stageIndex(s events.Stage) int { return slices.Index(events.Stages(), s) }
 
 func isWrongSequence(err error) bool {
 	var apiErr *jetstream.APIError
