@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -122,41 +120,17 @@ type upProcess struct {
 // server and Platform listen, read from its banner.
 func startUp(t *testing.T, environ []string) upProcess {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
 	var logs syncBuffer
-	go func() {
-		done <- run(ctx, []string{"up"}, environ, nil, pw, &logs)
-		pw.Close()
-	}()
+	u, err := startInProcessUp(context.Background(), environ, &logs)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, logs.String())
+	}
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := u.stop(); err != nil {
 			t.Errorf("up: %v\n%s", err, logs.String())
 		}
 	})
-	var p upProcess
-	natsRe := regexp.MustCompile(`NATS\s+(nats://\S+)`)
-	platformRe := regexp.MustCompile(`Platform\s+(http://\S+)`)
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		if m := natsRe.FindStringSubmatch(line); m != nil {
-			p.nats = m[1]
-		}
-		if m := platformRe.FindStringSubmatch(line); m != nil {
-			p.platform = m[1]
-		}
-		if strings.HasPrefix(line, "Stop:") {
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if p.nats == "" || p.platform == "" {
-		t.Fatalf("up did not print where it listens\n%s", logs.String())
-	}
-	return p
+	return upProcess{nats: u.natsURL, platform: u.platformURL}
 }
 
 // genProfile is what the tests read of a generated profile.
