@@ -100,12 +100,11 @@ func TestEnsure(t *testing.T) {
 	ctx := t.Context()
 	cfg := DefaultConfig()
 
-	p, err := Ensure(ctx, js, cfg)
-	if err != nil {
+	if _, err := Ensure(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
 	// Idempotent: a second start finds everything as configured.
-	p, err = Ensure(ctx, js, cfg)
+	p, err := Ensure(ctx, js, cfg)
 	if err != nil {
 		t.Fatalf("second Ensure: %v", err)
 	}

@@ -313,7 +313,9 @@ func (h *Handler) existing(ctx context.Context, req events.Request, q *pql.Query
 	if err != nil {
 		return platform.SegmentDefinition{}, false, platformError(ctx, "looking up segment definitions named "+name, err)
 	}
-	for _, d := range found {
+	// Names are unique in a sandbox: there is one at most.
+	if len(found) > 0 {
+		d := found[0]
 		if !sameQuery(d.Expression, req.Definition.Expression, q) {
 			return d, false, stage.Reject(events.Problem{Field: "definition.name", Reason: fmt.Sprintf(
 				"a segment definition named %q already exists in sandbox %s (%s) with another expression; names are unique in a sandbox: choose another name, or send the same expression to reuse it",
