@@ -170,7 +170,7 @@ func (h *Handler) estimate(ctx context.Context, req events.Request, q *pql.Query
 				if errors.Is(err, platform.ErrBadRequest) {
 					return nil, rejectPlatform("the Platform refused to preview the segment", err)
 				}
-				return nil, platformError(ctx, "starting the segment's estimate", err)
+				return nil, stage.Classify(ctx, "starting the segment's estimate", err)
 			}
 			id = p.PreviewID
 			ids := m.Intent.PlatformIDs
@@ -215,7 +215,7 @@ func (h *Handler) estimate(ctx context.Context, req events.Request, q *pql.Query
 		case errors.As(err, &jf):
 			return nil, jobFailed("estimating the segment", err, jf, "WaitEstimate")
 		default:
-			return nil, platformError(ctx, "estimating the segment (preview "+id+")", err)
+			return nil, stage.Classify(ctx, "estimating the segment (preview "+id+")", err)
 		}
 	}
 }
@@ -243,7 +243,7 @@ func (h *Handler) define(ctx context.Context, req events.Request, q *pql.Query, 
 	if id := m.Intent.DefinitionID; id != "" {
 		d, err := h.client.SegmentDefinition(ctx, id)
 		if err != nil {
-			return d, platformError(ctx, "reading the segment definition "+id+" an earlier attempt created", err)
+			return d, stage.Classify(ctx, "reading the segment definition "+id+" an earlier attempt created", err)
 		}
 		if !sameQuery(d.Expression, req.Definition.Expression, q) {
 			// The request id was used before for another request.
@@ -286,7 +286,7 @@ func (h *Handler) define(ctx context.Context, req events.Request, q *pql.Query, 
 	case errors.Is(err, platform.ErrBadRequest), mergePolicyNotFound(err):
 		return d, rejectPlatform("the Platform refused the segment definition", err)
 	}
-	return d, platformError(ctx, "creating the segment definition", err)
+	return d, stage.Classify(ctx, "creating the segment definition", err)
 }
 
 // recordDefinition records the definition's id in the intent, after the
@@ -311,7 +311,7 @@ func (h *Handler) existing(ctx context.Context, req events.Request, q *pql.Query
 	name := req.Definition.Name
 	found, err := h.client.FindSegmentDefinitions(ctx, name)
 	if err != nil {
-		return platform.SegmentDefinition{}, false, platformError(ctx, "looking up segment definitions named "+name, err)
+		return platform.SegmentDefinition{}, false, stage.Classify(ctx, "looking up segment definitions named "+name, err)
 	}
 	// Names are unique in a sandbox: there is one at most.
 	if len(found) > 0 {
@@ -336,17 +336,6 @@ func (h *Handler) existing(ctx context.Context, req events.Request, q *pql.Query
 func mergePolicyNotFound(err error) bool {
 	var pe *platform.Error
 	return errors.As(err, &pe) && pe.Status == http.StatusNotFound && strings.Contains(strings.ToLower(pe.Message), "merge")
-}
-
-// platformError classifies an error of a Platform call made while doing
-// what. When the handler's context ended (the stage is stopping) the call
-// says nothing about the request: the error is returned as it is, so that
-// the message is handed back rather than failed.
-func platformError(ctx context.Context, what string, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return stage.FromPlatform(what, err)
 }
 
 // rejectPlatform is a rejection carrying the Platform's refusal (a 4xx),

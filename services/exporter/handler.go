@@ -194,7 +194,7 @@ func (h *Handler) wait(ctx context.Context, id platform.ExportJobID, m *stage.Ms
 		}
 		return job, stage.Fail("export job %s was not done within SEGFLOW_EXPORT_TIMEOUT (%v; last status %q); %s", id, h.cfg.Timeout, job.Status, what)
 	}
-	return job, classify(ctx, fmt.Sprintf("polling export job %s", id), err)
+	return job, stage.Classify(ctx, fmt.Sprintf("polling export job %s", id), err)
 }
 
 // dataset returns the request's dataset, and whether it existed before
@@ -207,7 +207,7 @@ func (h *Handler) dataset(ctx context.Context, in events.JobSucceeded, m *stage.
 			return ds, false, withPlatform(err, fmt.Sprintf("dataset %s, which an earlier delivery of this request chose, is not found (deleted?)", id))
 		}
 		if err != nil {
-			return ds, false, classify(ctx, fmt.Sprintf("reading dataset %s", id), err)
+			return ds, false, stage.Classify(ctx, fmt.Sprintf("reading dataset %s", id), err)
 		}
 		ds.ID = id
 		return ds, !createdBy(ds, in.RequestID), nil
@@ -222,7 +222,7 @@ func (h *Handler) dataset(ctx context.Context, in events.JobSucceeded, m *stage.
 	}
 	found, err := h.client.FindDatasets(ctx, name)
 	if err != nil {
-		return platform.Dataset{}, false, classify(ctx, fmt.Sprintf("looking up dataset %q", name), err)
+		return platform.Dataset{}, false, stage.Classify(ctx, fmt.Sprintf("looking up dataset %q", name), err)
 	}
 	var ds platform.Dataset
 	var others []string
@@ -249,7 +249,7 @@ func (h *Handler) dataset(ctx context.Context, in events.JobSucceeded, m *stage.
 		if err != nil {
 			// A 5xx or a broken connection may have created it: the next
 			// delivery finds it by name (and by its tag, as its own).
-			return ds, false, classify(ctx, fmt.Sprintf("creating dataset %q", name), err)
+			return ds, false, stage.Classify(ctx, fmt.Sprintf("creating dataset %q", name), err)
 		}
 		ds = platform.Dataset{ID: id, Name: name}
 		reused = false
@@ -287,7 +287,7 @@ func (h *Handler) exportJob(ctx context.Context, in events.JobSucceeded, dataset
 	if lost {
 		jobs, err := h.client.FindExportJobs(ctx, datasetID)
 		if err != nil {
-			return 0, classify(ctx, fmt.Sprintf("looking for the export jobs of dataset %s", datasetID), err)
+			return 0, stage.Classify(ctx, fmt.Sprintf("looking for the export jobs of dataset %s", datasetID), err)
 		}
 		notBefore := since.Add(-h.cfg.ClockSkew).UnixMilli()
 		for _, j := range jobs { // newest first: keep the oldest match
@@ -303,7 +303,7 @@ func (h *Handler) exportJob(ctx context.Context, in events.JobSucceeded, dataset
 		var err error
 		job, err = h.client.CreateExportJob(ctx, h.exportRequest(in, datasetID))
 		if err != nil {
-			return 0, classify(ctx, fmt.Sprintf("creating the export job into dataset %s", datasetID), err)
+			return 0, stage.Classify(ctx, fmt.Sprintf("creating the export job into dataset %s", datasetID), err)
 		}
 		if job.ID == 0 {
 			return 0, fmt.Errorf("the Platform created an export job without an id")
@@ -441,17 +441,6 @@ func withPlatform(err error, reason string) error {
 		p.Reason = reason
 	}
 	return pe
-}
-
-// classify decides what a failed Platform call means for the message:
-// when ctx ended (the stage is stopping, or the request's time is up) the
-// error is returned as is, for the runner to hand the message back;
-// transient errors are retried; anything else is a permanent failure.
-func classify(ctx context.Context, what string, err error) error {
-	if ctx.Err() != nil || platform.Transient(err) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return stage.FromPlatform(what, err)
 }
 
 // unixMilli reads a creation time as Unix milliseconds, also when a

@@ -91,7 +91,7 @@ func (h *Handler) Handle(ctx context.Context, in events.ExportSucceeded, m *stag
 
 	all, err := h.client.BatchFileRefs(ctx, in.BatchID)
 	if err != nil {
-		return nil, classify(ctx, fmt.Sprintf("listing the files of batch %s", in.BatchID), err)
+		return nil, stage.Classify(ctx, fmt.Sprintf("listing the files of batch %s", in.BatchID), err)
 	}
 	var refs []platform.FileRef
 	for _, r := range all {
@@ -217,7 +217,7 @@ func (h *Handler) storeOnce(ctx context.Context, ref platform.FileRef, key strin
 			// batch again and starts the file over.
 			return f, fmt.Errorf("downloading %s of %s: %w", ref.Path, ref.FileID, err)
 		}
-		return f, classify(ctx, fmt.Sprintf("downloading %s of %s", ref.Path, ref.FileID), err)
+		return f, stage.Classify(ctx, fmt.Sprintf("downloading %s of %s", ref.Path, ref.FileID), err)
 	}
 	if n != ref.Length {
 		abort() // never commit it
@@ -277,15 +277,4 @@ func contentType(name string) string {
 		return "application/vnd.apache.parquet"
 	}
 	return "application/octet-stream"
-}
-
-// classify decides what a failed Platform call means for the message:
-// when ctx ended (the stage is stopping, or the request's time is up) the
-// error is returned as is, for the runner to hand the message back;
-// transient errors are retried; anything else is a permanent failure.
-func classify(ctx context.Context, what string, err error) error {
-	if ctx.Err() != nil || platform.Transient(err) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return stage.FromPlatform(what, err)
 }

@@ -119,7 +119,7 @@ func (h *Handler) job(ctx context.Context, segID string, m *stage.Msg) (string, 
 	}
 	j, err := h.client.CreateSegmentJob(ctx, segID)
 	if err != nil {
-		return "", platformError(ctx, "creating the segment job", err)
+		return "", stage.Classify(ctx, "creating the segment job", err)
 	}
 	m.Log().Info().Str("segment_job_id", j.ID).Msg("segment job created")
 	return j.ID, h.record(ctx, m, j.ID)
@@ -137,7 +137,7 @@ func (h *Handler) record(ctx context.Context, m *stage.Msg, jobID string) error 
 func (h *Handler) findJob(ctx context.Context, segID string, since time.Time) (string, error) {
 	page, err := h.client.ListSegmentJobs(ctx, platform.SegmentJobListOptions{SegmentID: segID, Sort: "creationTime:desc", Limit: 100})
 	if err != nil {
-		return "", platformError(ctx, "looking for the segment jobs of segment "+segID, err)
+		return "", stage.Classify(ctx, "looking for the segment jobs of segment "+segID, err)
 	}
 	at, from := since.UnixMilli(), since.Add(-clockSkew).UnixMilli()
 	var after, before *platform.SegmentJob
@@ -214,7 +214,7 @@ func (h *Handler) wait(ctx context.Context, jobID string, m *stage.Msg) (platfor
 		}
 		return j, stage.Fail("the segment job %s was not done within SEGFLOW_JOB_TIMEOUT (%v; last status %q); %s", jobID, h.cfg.JobTimeout, j.Status, what)
 	}
-	return j, platformError(ctx, "waiting for the segment job "+jobID, err)
+	return j, stage.Classify(ctx, "waiting for the segment job "+jobID, err)
 }
 
 // jobMetrics are the job's counts of the segment and its timings.
@@ -239,17 +239,6 @@ func millis(t platform.JobTiming) int64 {
 		return t.EndTimeInMs - t.StartTimeInMs
 	}
 	return 0
-}
-
-// platformError classifies an error of a Platform call made while doing
-// what. When the handler's context ended (the stage is stopping) the call
-// says nothing about the request: the error is returned as it is, so that
-// the message is handed back rather than failed.
-func platformError(ctx context.Context, what string, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return stage.FromPlatform(what, err)
 }
 
 // jobFailed is the failure of a job that ended FAILED or CANCELLED, with

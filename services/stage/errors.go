@@ -55,6 +55,20 @@ func FromPlatform(what string, err error) error {
 	return &ProblemError{Problem: p, err: err}
 }
 
+// Classify is FromPlatform for a call made under ctx, which stages use
+// for every Platform call: when ctx has ended (the stage is stopping) or
+// the error is transient, err comes back wrapped with what, to be handed
+// back or retried; anything else is FromPlatform's *ProblemError.
+func Classify(ctx context.Context, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil || platform.Transient(err) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return FromPlatform(what, err)
+}
+
 // errShutdown is the cause of a handler's context when the stage stops:
 // its message is handed back for redelivery, not failed.
 var errShutdown = errors.New("stage: shutting down")
