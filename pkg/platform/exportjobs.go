@@ -357,26 +357,7 @@ type ExportJobPage struct {
 		PageOffset string `json:"pageOffset"`
 		PageSize   int    `json:"pageSize"`
 	} `json:"page"`
-	Link struct {
-		// Next is the href of the next page, "" on the last.
-		Next string `json:"next,omitempty"`
-	} `json:"link"`
-}
-
-// UnmarshalJSON accepts link.next as a string or {"href": "…"}.
-func (p *ExportJobPage) UnmarshalJSON(b []byte) error {
-	type plain ExportJobPage
-	w := struct {
-		*plain
-		Link struct {
-			Next json.RawMessage `json:"next"`
-		} `json:"link"`
-	}{plain: (*plain)(p)}
-	if err := json.Unmarshal(b, &w); err != nil {
-		return err
-	}
-	p.Link.Next = hrefOf(w.Link.Next)
-	return nil
+	Link PageLink `json:"link"`
 }
 
 // NextOffset is the cursor of the next page, read from link.next, and

@@ -232,9 +232,7 @@ func (o SegmentDefinitionListOptions) values() url.Values {
 type SegmentDefinitionPage struct {
 	Segments []SegmentDefinition `json:"segments"`
 	Page     DefinitionPageInfo  `json:"page"`
-	Link     struct {
-		Next string `json:"next,omitempty"`
-	} `json:"link"`
+	Link     PageLink            `json:"link"`
 }
 
 // DefinitionPageInfo describes a page of definitions.
@@ -247,19 +245,22 @@ type DefinitionPageInfo struct {
 	Limit      int    `json:"limit"`
 }
 
-// UnmarshalJSON accepts link.next as a string or as {"href": "…"}.
-func (p *SegmentDefinitionPage) UnmarshalJSON(b []byte) error {
-	type plain SegmentDefinitionPage
-	w := struct {
-		*plain
-		Link struct {
-			Next json.RawMessage `json:"next"`
-		} `json:"link"`
-	}{plain: (*plain)(p)}
+// PageLink is a list page's link to the next page.
+type PageLink struct {
+	// Next is the href of the next page, "" on the last.
+	Next string `json:"next,omitempty"`
+}
+
+// UnmarshalJSON accepts next as a string or as {"href": "…"}: the
+// Platform's services write both.
+func (l *PageLink) UnmarshalJSON(b []byte) error {
+	var w struct {
+		Next json.RawMessage `json:"next"`
+	}
 	if err := json.Unmarshal(b, &w); err != nil {
 		return err
 	}
-	p.Link.Next = hrefOf(w.Link.Next)
+	l.Next = hrefOf(w.Next)
 	return nil
 }
 
