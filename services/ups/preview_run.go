@@ -114,13 +114,13 @@ func (ps *previews) close() {
 // previewRun is one preview: the query, its progress and, once ready, its
 // result.
 type previewRun struct {
-	key      previewKey
-	caller   Caller
-	created  time.Time // also the evaluation time of the query
-	plan     *pql.Plan
-	spec     scanSpec
-	external []*segmentMembers // memberships of the inSegment ids, by slot
-	cancel   context.CancelFunc
+	key     previewKey
+	caller  Caller
+	created time.Time // also the evaluation time of the query
+	plan    *pql.Plan
+	spec    scanSpec
+	pass    *segmentPass // sets the inSegment bits of memberships from segment jobs
+	cancel  context.CancelFunc
 	// The knobs of previews, as they were when the run was made.
 	sampling samplingRule
 	seed     uint64
@@ -207,39 +207,21 @@ func (ps *previews) start(c Caller, q *pql.Query, rule mergeRule) (*previewRun, 
 
 // prepare compiles q for the caller's sandbox into a run under rule, NEW.
 func (ps *previews) prepare(c Caller, q *pql.Query, rule mergeRule) (*previewRun, error) {
-	info := pql.Analyze(q)
-	view := ps.members.view(c)
-	slots := map[string]int{}
-	var external []*segmentMembers
-	// inSegment ids with memberships from a segment job read them; the
-	// others read the profile's own segmentMembership (as segment jobs
-	// do).
-	for _, id := range info.Segments {
-		if m, ok := view[id]; ok {
-			slots[id] = len(external)
-			external = append(external, m)
-		}
-	}
-	schema := ps.store.schema(c)
-	plan, err := pql.Compile(q, pql.Options{Schema: schema, SegmentSlot: func(id string) (int, bool) {
-		i, ok := slots[id]
-		return i, ok
-	}})
+	// Compiled as a segment job compiles it: inSegment ids with
+	// memberships from a segment job read them, the others the profile's
+	// own segmentMembership.
+	pass, err := newSegmentPass(ps.store.schema(c), rule, []evalSegment{{id: "preview", q: q}}, ps.members.view(c))
 	if err != nil {
-		return nil, badRequestf("predicateExpression cannot be evaluated: %v", err)
-	}
-	spec := scanSpec{rule: rule, profile: schema.ProfileProjection(info.ProfilePaths), noEvents: !info.ReadsEvents}
-	if info.ReadsEvents {
-		spec.events = schema.EventProjection(info.EventPaths)
+		return nil, badRequestf("predicateExpression cannot be evaluated: %v", errors.Unwrap(err))
 	}
 	now := ps.now()
 	r := &previewRun{
 		key:      previewKey{App: previewApp(c), QueryID: newPolicyID(), Execution: 0},
 		caller:   c,
 		created:  now,
-		plan:     plan,
-		spec:     spec,
-		external: external,
+		plan:     pass.plans[0],
+		spec:     pass.spec,
+		pass:     pass,
 		counts:   make([]partCount, max(1, ps.parts)),
 		state:    previewNew,
 		sampling: ps.sampling,
@@ -441,13 +423,7 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 			// store's read lock), and a view stays valid after it.
 			st.ids, st.hasIDs = sp.sc.ids.view(), true
 		}
-		bits := st.bits[:0]
-		clear(bits[:cap(bits)])
-		for slot, m := range r.external {
-			if status, _ := m.get(sp.Identity); status.qualified() {
-				bits = pql.InSegment(bits, slot)
-			}
-		}
+		bits := r.pass.externalBits(st.bits, sp.Identity)
 		st.bits = bits
 		sp.Subject.Segments = bits
 		ok, err := st.runner.Match(&sp.Subject)

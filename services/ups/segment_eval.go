@@ -81,6 +81,19 @@ func newSegmentPass(schema *pql.Schema, rule mergeRule, segs []evalSegment, view
 	return p, nil
 }
 
+// externalBits sets, in bits (reused, cleared first), the slots of the
+// segments outside the pass that the profile of identity is a member of.
+func (p *segmentPass) externalBits(bits []uint64, identity uint32) []uint64 {
+	bits = bits[:0]
+	clear(bits[:cap(bits)])
+	for j, m := range p.external {
+		if st, _ := m.get(identity); st.qualified() {
+			bits = pql.InSegment(bits, len(p.segs)+j)
+		}
+	}
+	return bits
+}
+
 // run evaluates the pass at now.
 func (p *segmentPass) run(ctx context.Context, store *profileStore, c Caller, now time.Time, opt scanOptions) (evalResult, error) {
 	if opt.Parts <= 0 {
@@ -105,13 +118,7 @@ func (p *segmentPass) run(ctx context.Context, store *profileStore, c Caller, no
 			pr.members = make([][]uint32, len(p.plans))
 			pr.namespaces = make([]map[string]int64, len(p.plans))
 		}
-		bits := pr.bits[:0]
-		clear(bits[:cap(bits)])
-		for j, m := range p.external {
-			if st, _ := m.get(sp.Identity); st.qualified() {
-				bits = pql.InSegment(bits, len(p.segs)+j)
-			}
-		}
+		bits := p.externalBits(pr.bits, sp.Identity)
 		sp.Subject.Segments = bits
 		pr.bits = bits
 		for i, r := range rs {
