@@ -102,8 +102,13 @@ func (h *Handler) Handle(ctx context.Context, in events.ExportSucceeded, m *stag
 		refs = append(refs, r)
 	}
 	if len(refs) == 0 && in.ProfileCount > 0 {
-		// A batch the Platform says succeeded should list its files;
-		// one that does not yet is retried, within the deliveries.
+		// A batch the Platform says succeeded should list its files. One
+		// deleted since (a newer export into the same dataset replaces
+		// the older) never will: retrying only delays the failure.
+		if b, err := h.client.Batch(ctx, in.BatchID); err == nil && b.Status == platform.BatchDeleted {
+			return nil, stage.Fail("batch %s of dataset %s was deleted before its files were read: a newer export into the dataset (another request for the same segment, or a replay) replaced it; send the request again, or give concurrent requests their own export.datasetName", in.BatchID, in.DatasetID)
+		}
+		// One that does not list them yet is retried, within the deliveries.
 		return nil, fmt.Errorf("batch %s lists no data files, yet its export counted %d profiles", in.BatchID, in.ProfileCount)
 	}
 	names := make([]string, len(refs))
