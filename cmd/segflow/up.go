@@ -119,7 +119,7 @@ func startNATS(addr, dir string) (*server.Server, error) {
 	go ns.Start()
 	if !ns.ReadyForConnections(15 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("the embedded NATS server did not start on %s (SEGFLOW_NATS_ADDR): is the port taken?", addr)
+		return nil, fmt.Errorf("the embedded NATS server did not start on %s: if the port is taken, set SEGFLOW_NATS_ADDR to a free address, or SEGFLOW_NATS_URL to a running NATS server", addr)
 	}
 	return ns, nil
 }
