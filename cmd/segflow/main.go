@@ -35,6 +35,8 @@ commands:
                                  stream the pipeline's events, one line each, until Ctrl-C
   dlq list [STAGE]               list dead letters (messages a stage gave up on)
   dlq replay STAGE SEQ | -all    republish dead-lettered messages on their subjects
+  env [-json] ROLE               list the SEGFLOW_* variables a role reads, with their defaults
+  probe [-timeout D] URL         GET URL, exit 0 on 2xx (the container image's health check)
 
 Run "segflow <command> -h" for a command's flags.
 `
@@ -80,6 +82,10 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return runWatch(ctx, args[1:], environ, stdout, stderr)
 	case "dlq":
 		return runDLQ(ctx, args[1:], environ, stdout, stderr)
+	case "env":
+		return runEnv(ctx, args[1:], stdout, stderr)
+	case "probe":
+		return runProbe(ctx, args[1:], stdout, stderr)
 	case "up":
 		return runUp(ctx, args[1:], environ, stdout, stderr)
 	case "definer", "segmenter", "exporter", "reader":
