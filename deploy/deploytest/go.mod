@@ -1,0 +1,3 @@
+module github.com/segflow/segflow/deploy/deploytest
+
+go 1.26.0
