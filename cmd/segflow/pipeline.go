@@ -154,7 +154,7 @@ func runPipelineProcess(ctx context.Context, runners []stageRunner, d stageDeps,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if err := stage.ForwardDeadLetters(ctx, d.js, d.pipeline, d.log, time.Now); err != nil {
+		if err := stage.ForwardDeadLetters(ctx, d.js, d.pipeline, d.metrics, d.log, time.Now); err != nil {
 			d.log.Error().Err(err).Msg("dead-letter forwarding stopped")
 		}
 	}()

@@ -159,6 +159,9 @@ func servePipeline(ctx context.Context, c pipelineConfigs, environ []string, sta
 	if err != nil {
 		return err
 	}
+	if _, err := stage.NewConsumerCollector(reg, pipeline, stages, 3*time.Second); err != nil {
+		return err
+	}
 	d := stageDeps{js: js, pipeline: pipeline, client: client, stageCfg: c.stage, metrics: sm, log: log, environ: environ, dataDir: c.ups.DataDir}
 	runners, closers, err := buildStages(ctx, d, stages)
 	defer func() {

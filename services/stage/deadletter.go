@@ -29,8 +29,9 @@ func publishDeadLetter(ctx context.Context, js jetstream.Publisher, subjects eve
 // dead letters until ctx is done: for a message whose last delivery
 // timed out (its stage crashed or hung) the runner never saw the end, and
 // the advisory is all that is left. Every stage process runs it; the
-// advisory consumer shares the work among them.
-func ForwardDeadLetters(ctx context.Context, js jetstream.JetStream, p *events.Pipeline, log zerolog.Logger, now func() time.Time) error {
+// advisory consumer shares the work among them. m (nil for none) counts
+// the dead letters it makes.
+func ForwardDeadLetters(ctx context.Context, js jetstream.JetStream, p *events.Pipeline, m *Metrics, log zerolog.Logger, now func() time.Time) error {
 	it, err := p.DeadLetter.Messages()
 	if err != nil {
 		return fmt.Errorf("consuming max-deliveries advisories: %w", err)
@@ -47,7 +48,7 @@ func ForwardDeadLetters(ctx context.Context, js jetstream.JetStream, p *events.P
 			}
 			return err
 		}
-		if err := forward(ctx, js, p, msg, now()); err != nil {
+		if err := forward(ctx, js, p, m, msg, now()); err != nil {
 			log.Warn().Err(err).Msg("forwarding a dead letter failed; retried later")
 			_ = msg.NakWithDelay(5 * time.Second)
 			continue
@@ -56,7 +57,7 @@ func ForwardDeadLetters(ctx context.Context, js jetstream.JetStream, p *events.P
 	}
 }
 
-func forward(ctx context.Context, js jetstream.JetStream, p *events.Pipeline, msg jetstream.Msg, now time.Time) error {
+func forward(ctx context.Context, js jetstream.JetStream, p *events.Pipeline, m *Metrics, msg jetstream.Msg, now time.Time) error {
 	var a events.MaxDeliveriesAdvisory
 	if err := json.Unmarshal(msg.Data(), &a); err != nil {
 		return nil // not an advisory we can use: drop it
@@ -85,5 +86,11 @@ func forward(ctx context.Context, js jetstream.JetStream, p *events.Pipeline, ms
 		d.RequestID = ev.Subject
 	}
 	d.SetMessage(raw.Data)
-	return publishDeadLetter(ctx, js, p.Subjects, d, now)
+	if err := publishDeadLetter(ctx, js, p.Subjects, d, now); err != nil {
+		return err
+	}
+	if m != nil {
+		m.deadLetters.WithLabelValues(string(stage)).Inc()
+	}
+	return nil
 }

@@ -1,6 +1,8 @@
 package stage
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -14,6 +16,15 @@ type Metrics struct {
 	hop         *prometheus.HistogramVec
 	polls       *prometheus.HistogramVec
 	deadLetters *prometheus.CounterVec
+	expired     *prometheus.CounterVec
+
+	// The pipeline as a whole, seen from its ends: the definer counts the
+	// requests it receives, the stage that finishes a request (the reader
+	// with batch.ready, any stage with a failure) counts and times it.
+	received *prometheus.CounterVec
+	finished *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	deadline prometheus.Gauge
 }
 
 // Outcomes of a message, the values of the outcome label.
@@ -24,6 +35,13 @@ const (
 	outcomeRetried      = "retried"
 	outcomeDeadLettered = "dead_lettered"
 	outcomeHandedBack   = "handed_back"
+)
+
+// Results of a whole request, the values of the result label.
+const (
+	resultReady    = "ready"
+	resultFailed   = "failed"
+	resultRejected = "rejected"
 )
 
 // NewMetrics registers the stage metrics with reg.
@@ -60,11 +78,47 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "segflow_stage_dead_letters_total",
 			Help: "Messages sent to a stage's dead-letter subject.",
 		}, []string{"stage"}),
+		expired: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "segflow_stage_deadline_exceeded_total",
+			Help: "Messages a stage failed because they were older than SEGFLOW_REQUEST_DEADLINE when it took them.",
+		}, []string{"stage"}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "segflow_pipeline_requests_received_total",
+			Help: "Segment requests the definer received (first deliveries of segment.requested).",
+		}, nil),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "segflow_pipeline_requests_finished_total",
+			Help: "Requests that reached their end, by result: ready (batch.ready published), failed (a stage's failure event), rejected (the request was invalid).",
+		}, []string{"result"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "segflow_pipeline_request_duration_seconds",
+			Help:    "Time from the definer taking a request to its end (batch.ready or a failure), by result.",
+			Buckets: []float64{.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600},
+		}, []string{"result"}),
+		deadline: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "segflow_pipeline_request_deadline_seconds",
+			Help: "SEGFLOW_REQUEST_DEADLINE: how old a message may be when a stage takes it before the request fails.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.duration, m.inFlight, m.redelivered, m.hop, m.polls, m.deadLetters} {
+	for _, c := range []prometheus.Collector{m.messages, m.duration, m.inFlight, m.redelivered, m.hop, m.polls, m.deadLetters, m.expired, m.received, m.finished, m.latency, m.deadline} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
+	// Zero series exist from the start, so rate() and absent-data alerts
+	// see them before the first request.
+	m.received.WithLabelValues()
+	for _, r := range []string{resultReady, resultFailed, resultRejected} {
+		m.finished.WithLabelValues(r)
+	}
 	return m, nil
+}
+
+// finish records a request's end. requested is when the definer took it;
+// zero means unknown (a request rejected before it was read).
+func (m *Metrics) finish(result string, requested, now time.Time) {
+	m.finished.WithLabelValues(result).Inc()
+	if !requested.IsZero() {
+		m.latency.WithLabelValues(result).Observe(max(0, now.Sub(requested).Seconds()))
+	}
 }

@@ -100,6 +100,7 @@ func (r *Runner[In]) Run(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("stage %s: the pipeline has no consumer for it", r.Stage)
 	}
+	r.Metrics.deadline.Set(r.Config.Deadline.Seconds())
 	r.setReady(true)
 	defer r.setReady(false)
 	r.Log.Info().Str("stage", string(r.Stage)).Int("concurrency", r.Config.Concurrency).Msg("stage consuming")
@@ -191,6 +192,9 @@ func (r *Runner[In]) handle(ctx context.Context, jm jetstream.Msg) {
 	if meta.Delivery > 1 {
 		r.Metrics.redelivered.WithLabelValues(stage).Inc()
 	} else {
+		if r.Stage == events.StageDefiner { // the pipeline's entry
+			r.Metrics.received.WithLabelValues().Inc()
+		}
 		r.Metrics.hop.WithLabelValues(stage).Observe(max(0, start.Sub(meta.Published).Seconds()))
 	}
 
@@ -215,6 +219,7 @@ func (r *Runner[In]) process(ctx context.Context, jm jetstream.Msg, in In, derr 
 		return r.fail(ctx, jm, in, m, asProblem(derr, r.Stage == events.StageDefiner))
 	}
 	if age := r.now().Sub(m.Published); age > r.Config.Deadline {
+		r.Metrics.expired.WithLabelValues(string(r.Stage)).Inc()
 		return r.fail(ctx, jm, in, m, &ProblemError{Problem: events.Problem{
 			Reason: fmt.Sprintf("the request's deadline passed: its %s message is %v old (SEGFLOW_REQUEST_DEADLINE %v)", r.Stage, age.Round(time.Second), r.Config.Deadline),
 		}})
@@ -250,6 +255,9 @@ func (r *Runner[In]) process(ctx context.Context, jm jetstream.Msg, in In, derr 
 		// which JetStream drops.
 		m.log.Warn().Err(err).Msg("ack failed after publishing")
 	}
+	if br, ok := out.(events.BatchReady); ok {
+		r.Metrics.finish(resultReady, br.Timings.Requested, r.now())
+	}
 	m.log.Info().Str("published", out.EventType()).Msg("done")
 	return outcomeSucceeded
 }
@@ -284,11 +292,26 @@ func (r *Runner[In]) fail(ctx context.Context, jm jetstream.Msg, in In, m *Msg, 
 		return r.retry(ctx, jm, in, m, err)
 	}
 	r.updateStatus(ctx, m, in, func(s *events.Status) { s.Record(f, r.now()) })
+	r.finishFailed(f, m)
 	if err := jm.DoubleAck(ctx); err != nil {
 		m.log.Warn().Err(err).Msg("ack failed after publishing the failure")
 	}
 	m.log.Warn().Str("reason", pe.Reason).Bool("rejected", pe.Rejected).Msg("failed")
 	return outcome
+}
+
+// finishFailed records the end of a request whose failure event f was
+// published. A request rejected before the definer took it has no start
+// time but its segment.requested message's.
+func (r *Runner[In]) finishFailed(f events.Failure, m *Msg) {
+	result, requested := resultFailed, f.Timings.Requested
+	if f.Rejected {
+		result = resultRejected
+	}
+	if requested.IsZero() && r.Stage == events.StageDefiner {
+		requested = m.Published
+	}
+	r.Metrics.finish(result, requested, r.now())
 }
 
 // retry hands the message back for redelivery after the backoff, or, on
@@ -307,6 +330,7 @@ func (r *Runner[In]) retry(ctx context.Context, jm jetstream.Msg, in In, m *Msg,
 				m.log.Error().Err(err).Msg("publishing the failure of a dead letter")
 			} else {
 				r.updateStatus(ctx, m, in, func(s *events.Status) { s.Record(f, r.now()) })
+				r.finishFailed(f, m)
 			}
 		}
 		return r.deadLetter(ctx, jm, m, p.Reason)

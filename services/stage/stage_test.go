@@ -145,6 +145,16 @@ func TestRunner(t *testing.T) {
 	if n := testutil.ToFloat64(metricVec(t, reg, "segflow_stage_messages_total", "succeeded")); n != 2 {
 		t.Errorf("succeeded count %v", n)
 	}
+	// r-bad and r-down ended with job.failed; none is ready (the reader ends those).
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP segflow_pipeline_requests_finished_total Requests that reached their end, by result: ready (batch.ready published), failed (a stage's failure event), rejected (the request was invalid).
+# TYPE segflow_pipeline_requests_finished_total counter
+segflow_pipeline_requests_finished_total{result="failed"} 2
+segflow_pipeline_requests_finished_total{result="ready"} 0
+segflow_pipeline_requests_finished_total{result="rejected"} 0
+`), "segflow_pipeline_requests_finished_total"); err != nil {
+		t.Error(err)
+	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
 	}
