@@ -182,10 +182,11 @@ func readiness(nc *nats.Conn, runners []stageRunner) string {
 	return ""
 }
 
-// newRegistry is a process's metrics registry with the Go and process
-// collectors.
+// newRegistry is a process's metrics registry with the Go, process and
+// build-info collectors (go_build_info{path="github.com/segflow/segflow/cmd/segflow"}
+// is how the dashboard tells Segflow's processes from others).
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
 	return reg
 }

@@ -7,8 +7,6 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/rs/zerolog"
 
 	"github.com/segflow/segflow/services/ups"
@@ -26,8 +24,7 @@ func runUPS(ctx context.Context, args []string, environ []string, stderr io.Writ
 	}
 	tuneGC(environ)
 	log := zerolog.New(stderr).With().Timestamp().Str("service", "ups").Logger()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	srv, err := ups.New(cfg, ups.Options{Logger: log, Registerer: reg, Gatherer: reg})
 	if err != nil {
 		return err
