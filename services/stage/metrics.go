@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/segflow/segflow/pkg/events"
 )
 
 // Metrics are the stages' metrics. One set serves every stage of a
@@ -112,6 +114,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		m.finished.WithLabelValues(r)
 	}
 	return m, nil
+}
+
+// start makes a stage's series exist at zero before its first message,
+// so that rate() and increase() see its first event, and sets the
+// deadline gauge.
+func (m *Metrics) start(st events.Stage, deadline time.Duration) {
+	stage := string(st)
+	for _, o := range []string{outcomeSucceeded, outcomeFailed, outcomeRejected, outcomeRetried, outcomeDeadLettered, outcomeHandedBack} {
+		m.messages.WithLabelValues(stage, o)
+	}
+	m.inFlight.WithLabelValues(stage)
+	m.redelivered.WithLabelValues(stage)
+	m.deadLetters.WithLabelValues(stage)
+	m.expired.WithLabelValues(stage)
+	m.deadline.Set(deadline.Seconds())
 }
 
 // finish records a request's end. requested is when the definer took it;

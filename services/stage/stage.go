@@ -100,7 +100,7 @@ func (r *Runner[In]) Run(ctx context.Context) error {
 	if !ok {
 		return fmt.Errorf("stage %s: the pipeline has no consumer for it", r.Stage)
 	}
-	r.Metrics.deadline.Set(r.Config.Deadline.Seconds())
+	r.Metrics.start(r.Stage, r.Config.Deadline)
 	r.setReady(true)
 	defer r.setReady(false)
 	r.Log.Info().Str("stage", string(r.Stage)).Int("concurrency", r.Config.Concurrency).Msg("stage consuming")
