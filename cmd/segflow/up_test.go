@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/services/ups/gen"
@@ -109,11 +113,60 @@ func TestUpEndToEnd(t *testing.T) {
 	if err == nil || !strings.Contains(errOut.String(), "1:") {
 		t.Errorf("invalid PQL: %v\n%s", err, errOut.String())
 	}
+
+	// Everything one process exposes (stages, consumers, Platform client,
+	// ups, runtime) passes the Prometheus linter, and the pipeline's
+	// counters saw the requests.
+	lintMetrics(t, up.metrics, map[string]bool{
+		`segflow_pipeline_requests_finished_total{result="ready"}`:              true,
+		`segflow_pipeline_requests_finished_total{result="rejected"}`:           false, // request checks PQL before publishing
+		`segflow_consumer_pending_messages{consumer="definer",stage="definer"}`: false,
+		`segflow_pipeline_requests_received_total`:                              true,
+	})
+}
+
+// lintMetrics lints the exposition at u with promlint and checks that
+// each series of want is there (and non-zero when its value is true).
+func lintMetrics(t *testing.T, u string, want map[string]bool) {
+	t.Helper()
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("metric %s: %s", p.Metric, p.Text)
+	}
+	lines := strings.Split(string(body), "\n")
+	for series, nonZero := range want {
+		i := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, series+" ") })
+		if i < 0 {
+			t.Errorf("no series %s", series)
+			continue
+		}
+		if v := strings.TrimPrefix(lines[i], series+" "); nonZero && v == "0" {
+			t.Errorf("%s is 0", series)
+		}
+	}
+	for _, l := range lines {
+		if name, _, _ := strings.Cut(l, "{"); l != "" && !strings.HasPrefix(l, "#") &&
+			!strings.HasPrefix(name, "segflow_") && !strings.HasPrefix(name, "go_") && !strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "promhttp_") {
+			t.Errorf("a metric outside segflow_* and the runtime's: %s", l)
+		}
+	}
 }
 
 // upProcess is a running "segflow up".
 type upProcess struct {
-	nats, platform string
+	nats, platform, metrics string
 }
 
 // startUp runs "segflow up" until the test ends and returns where its NATS
@@ -130,7 +183,7 @@ func startUp(t *testing.T, environ []string) upProcess {
 			t.Errorf("up: %v\n%s", err, logs.String())
 		}
 	})
-	return upProcess{nats: u.natsURL, platform: u.platformURL}
+	return upProcess{nats: u.natsURL, platform: u.platformURL, metrics: u.metricsURL}
 }
 
 // genProfile is what the tests read of a generated profile.
