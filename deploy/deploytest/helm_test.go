@@ -1047,8 +1047,8 @@ func checkNATS(t *testing.T, c chartCase, m *manifests) {
 	}
 	s := m.statefulSets[0]
 	ctr := s.Spec.Template.Spec.Containers[0]
-	if ctr.Image != "nats:2.12-alpine" {
-		t.Errorf("StatefulSet %s runs %s, want nats:2.12-alpine", s.Name, ctr.Image)
+	if ctr.Image != "nats:2.15-alpine" {
+		t.Errorf("StatefulSet %s runs %s, want nats:2.15-alpine", s.Name, ctr.Image)
 	}
 	args := strings.Join(slices.Concat(ctr.Command, ctr.Args), " ")
 	for _, want := range []string{"-js", "-sd /data", "-m 8222"} {
