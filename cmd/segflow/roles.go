@@ -159,7 +159,9 @@ func servePipeline(ctx context.Context, c pipelineConfigs, environ []string, sta
 	if err != nil {
 		return err
 	}
-	if _, err := stage.NewConsumerCollector(reg, pipeline, stages, 3*time.Second); err != nil {
+	// Every process reports all four queues, so the queue of a stage
+	// whose processes are all gone still shows (and alerts).
+	if _, err := stage.NewConsumerCollector(reg, pipeline, events.Stages(), 3*time.Second); err != nil {
 		return err
 	}
 	d := stageDeps{js: js, pipeline: pipeline, client: client, stageCfg: c.stage, metrics: sm, log: log, environ: environ, dataDir: c.ups.DataDir}

@@ -13,9 +13,9 @@ import (
 
 // ConsumerCollector reports the stages' durable consumers as JetStream
 // sees them, read when Prometheus scrapes: the work waiting for each
-// stage, which the stage's own counters cannot show while it is stalled.
-// Every replica of a stage reports the same consumer; dashboards take the
-// max per consumer.
+// stage, which the stage's own counters cannot show while it is stalled
+// or gone. Several processes report the same consumer; dashboards take
+// the max per consumer.
 type ConsumerCollector struct {
 	pipeline *events.Pipeline
 	stages   []events.Stage
