@@ -23,7 +23,7 @@ type Metrics struct {
 	// The pipeline as a whole, seen from its ends: the definer counts the
 	// requests it receives, the stage that finishes a request (the reader
 	// with batch.ready, any stage with a failure) counts and times it.
-	received *prometheus.CounterVec
+	received prometheus.Counter
 	finished *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	deadline prometheus.Gauge
@@ -84,10 +84,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "segflow_stage_deadline_exceeded_total",
 			Help: "Messages a stage failed because they were older than SEGFLOW_REQUEST_DEADLINE when it took them.",
 		}, []string{"stage"}),
-		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+		received: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "segflow_pipeline_requests_received_total",
 			Help: "Segment requests the definer received (first deliveries of segment.requested).",
-		}, nil),
+		}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "segflow_pipeline_requests_finished_total",
 			Help: "Requests that reached their end, by result: ready (batch.ready published), failed (a stage's failure event), rejected (the request was invalid).",
@@ -109,7 +109,6 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	// Zero series exist from the start, so rate() and absent-data alerts
 	// see them before the first request.
-	m.received.WithLabelValues()
 	for _, r := range []string{resultReady, resultFailed, resultRejected} {
 		m.finished.WithLabelValues(r)
 	}

@@ -193,7 +193,7 @@ func (r *Runner[In]) handle(ctx context.Context, jm jetstream.Msg) {
 		r.Metrics.redelivered.WithLabelValues(stage).Inc()
 	} else {
 		if r.Stage == events.StageDefiner { // the pipeline's entry
-			r.Metrics.received.WithLabelValues().Inc()
+			r.Metrics.received.Inc()
 		}
 		r.Metrics.hop.WithLabelValues(stage).Observe(max(0, start.Sub(meta.Published).Seconds()))
 	}
