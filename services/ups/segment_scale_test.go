@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/segflow/segflow/pkg/pql"
 )
 
@@ -67,6 +69,21 @@ func TestSegmentScale(t *testing.T) {
 			best = min(best, time.Since(start))
 		}
 		t.Logf("%-14s %8d of %d profiles in %v", s.name, len(res.members[0]), res.info.Total, best)
+
+		// The same segment as an estimate reads it (every profile up to
+		// 1M, so the same count).
+		ps := newPreviews(store, newMemberships(), func() time.Time { return now }, zerolog.Nop())
+		r, err := ps.prepare(c, q, rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		pres, err := ps.execute(context.Background(), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%-14s %8d of %d profiles in %v (estimate)", s.name, pres.matched, pres.read, time.Since(start))
+		ps.close()
 	}
 	pass, err := newSegmentPass(store.schema(c), rule, all, nil)
 	if err != nil {
