@@ -106,6 +106,18 @@ func TestUpEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Another sandbox of the org: every call goes there, and it holds no
+	// profiles.
+	out.Reset()
+	errOut.Reset()
+	if err := run(context.Background(), []string{"request", "-json", "-timeout", "2m", "-sandbox", "dev", "-name", "US customers", "-pql", `homeAddress.countryCode = "US"`}, client, nil, &out, &errOut); err != nil {
+		t.Fatalf("a request for sandbox dev: %v\n%s", err, errOut.String())
+	}
+	var dev events.BatchReady
+	if err := json.Unmarshal(out.Bytes(), &dev); err != nil || dev.Sandbox != "dev" || dev.ProfileCount != 0 {
+		t.Errorf("sandbox dev: batch.ready %+v (%v), want no profiles", dev, err)
+	}
+
 	// An invalid request is rejected, naming the position.
 	out.Reset()
 	errOut.Reset()

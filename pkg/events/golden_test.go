@@ -211,7 +211,7 @@ func TestBatchReadyShape(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"requestId", "labels", "segment", "segmentJobId", "exportJobId", "datasetId", "batchId", "profileCount", "files", "timings"}
+	want := []string{"requestId", "labels", "sandbox", "segment", "segmentJobId", "exportJobId", "datasetId", "batchId", "profileCount", "files", "timings"}
 	if len(m) != len(want) {
 		t.Errorf("batch.ready has %d keys, want %d: %s", len(m), len(want), b)
 	}

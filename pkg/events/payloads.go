@@ -213,8 +213,10 @@ type File struct {
 // consumers: the segment, the ids, the profile count and the manifest of
 // stored files. Files is never null on the wire.
 type BatchReady struct {
-	RequestID    string  `json:"requestId"`
-	Labels       Labels  `json:"labels"`
+	RequestID string `json:"requestId"`
+	Labels    Labels `json:"labels"`
+	// Sandbox is where the segment, jobs, dataset and batch live.
+	Sandbox      string  `json:"sandbox"`
 	Segment      Segment `json:"segment"`
 	SegmentJobID string  `json:"segmentJobId"`
 	ExportJobID  string  `json:"exportJobId"`
@@ -325,6 +327,12 @@ func (p ExportSucceeded) EventSubject() string   { return p.RequestID }
 func (p BatchReady) EventSubject() string        { return p.RequestID }
 func (p Failure) EventSubject() string           { return p.RequestID }
 
+// EventSandbox is the Platform sandbox the request works in: a stage
+// makes the message's Platform calls there.
+func (p DefinitionCreated) EventSandbox() string { return p.Sandbox }
+func (p JobSucceeded) EventSandbox() string      { return p.Sandbox }
+func (p ExportSucceeded) EventSandbox() string   { return p.Sandbox }
+
 // NewDefinitionCreated starts the chain from a validated request and the
 // created segment: labels and the request are carried forward.
 func NewDefinitionCreated(r Request, seg Segment) DefinitionCreated {
@@ -374,6 +382,7 @@ func NewBatchReady(x ExportSucceeded, files []File) BatchReady {
 	return BatchReady{
 		RequestID:    x.RequestID,
 		Labels:       x.Labels.Clone(),
+		Sandbox:      x.Sandbox,
 		Segment:      x.Segment,
 		SegmentJobID: x.SegmentJobID,
 		ExportJobID:  x.ExportJobID,

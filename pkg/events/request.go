@@ -168,6 +168,9 @@ func (Request) EventType() string { return TypeRequested }
 // EventSubject is the request id.
 func (r Request) EventSubject() string { return r.RequestID }
 
+// EventSandbox is the Platform sandbox the request works in.
+func (r Request) EventSandbox() string { return r.Sandbox }
+
 func (r Request) check() error { return r.Validate() }
 
 // EstimateEnabled reports whether the request asks for an estimate.

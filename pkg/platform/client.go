@@ -177,7 +177,8 @@ func New(cfg Config, opts Options) (*Client, error) {
 	return c, nil
 }
 
-// Sandbox is the sandbox the client works in.
+// Sandbox is the sandbox the client works in unless a call's context
+// names another (WithSandbox).
 func (c *Client) Sandbox() string { return c.cfg.Sandbox }
 
 // call describes one API request for do.
@@ -318,7 +319,9 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 		// The gateway wants a content type on every write, even an empty one.
 		req.Header.Set("Content-Type", "application/json")
 	}
-	c.setHeaders(req, token, reqID)
+	if err := c.setHeaders(req, token, reqID); err != nil {
+		return err
+	}
 	for k, v := range cl.header {
 		req.Header[k] = append([]string(nil), v...)
 	}
@@ -349,14 +352,20 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 	return nil
 }
 
-// setHeaders sets the gateway headers every call carries.
-func (c *Client) setHeaders(req *http.Request, token, reqID string) {
+// setHeaders sets the gateway headers every call carries, in the sandbox
+// of the request's context (WithSandbox) or the client's.
+func (c *Client) setHeaders(req *http.Request, token, reqID string) error {
+	sandbox, err := c.sandbox(req.Context())
+	if err != nil {
+		return err
+	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("x-api-key", c.cfg.ClientID)
 	req.Header.Set("x-gw-ims-org-id", c.cfg.OrgID)
-	req.Header.Set("x-sandbox-name", c.cfg.Sandbox)
+	req.Header.Set("x-sandbox-name", sandbox)
 	req.Header.Set("x-request-id", reqID)
 	req.Header.Set("Accept", "application/json")
+	return nil
 }
 
 // newRequestID is the x-request-id of one call, the same for its retries

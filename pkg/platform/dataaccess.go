@@ -318,7 +318,9 @@ func (d *download) attempt(ctx context.Context, token string) error {
 	if err != nil {
 		return fmt.Errorf("platform: Download: %w", err)
 	}
-	c.setHeaders(req, token, d.reqID)
+	if err := c.setHeaders(req, token, d.reqID); err != nil {
+		return err
+	}
 	req.Header.Set("Accept", "*/*")
 	offset := d.w.n
 	if offset > 0 {

@@ -32,7 +32,7 @@
 // another query is never changed: the request is rejected, naming
 // definition.name.
 //
-// The Platform client works in one sandbox (SEGFLOW_SANDBOX): pkg/platform
-// has no per-call sandbox, so a request for another sandbox is rejected,
-// naming the field.
+// Every Platform call works in the request's sandbox (the stage runner
+// puts it in the call's context); SEGFLOW_SANDBOX is only the client's
+// default.
 package definer

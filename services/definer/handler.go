@@ -35,8 +35,7 @@ type Handler struct {
 
 var _ stage.Handler[events.Request] = (*Handler)(nil)
 
-// New returns the definer over client, which works in the sandbox requests
-// must name. Zero fields of cfg take DefaultConfig's values; the command
+// New returns the definer over client. Zero fields of cfg take DefaultConfig's values; the command
 // validates cfg (Config.Validate) before.
 func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
 	d := DefaultConfig()
@@ -77,13 +76,6 @@ func (h *Handler) Handle(ctx context.Context, req events.Request, m *stage.Msg) 
 	if err != nil {
 		return nil, err
 	}
-	if sb := h.client.Sandbox(); req.Sandbox != sb {
-		return nil, stage.Reject(events.Problem{
-			Field:  "sandbox",
-			Reason: fmt.Sprintf("sandbox %q is not the one this definer works in (%q, SEGFLOW_SANDBOX)", req.Sandbox, sb),
-		})
-	}
-
 	var est *events.Estimate
 	if req.EstimateEnabled() {
 		if est, err = h.estimate(ctx, req, q, m); err != nil {

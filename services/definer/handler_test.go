@@ -58,7 +58,7 @@ func TestBadRequests(t *testing.T) {
 			field: "definition.expression.value", pos: &events.Position{Offset: 24, Line: 2, Column: 15}, reason: `did you mean "startsWith"?`},
 		{name: "invalid pql/json", id: "r-pqljson", body: `{"requestId": "r-pqljson", "definition": {"name": "x", "expression": {"format": "pql/json", "value": "{\"nodeType\": \"bogus\"}"}}}`,
 			field: "definition.expression.value", reason: "bogus"},
-		{name: "another sandbox", id: "r-sandbox", body: `{"requestId": "r-sandbox", "sandbox": "dev", "definition": {"name": "x", "expression": {"value": "true"}}}`, field: "sandbox"},
+		{name: "not a sandbox name", id: "r-sandbox", body: `{"requestId": "r-sandbox", "sandbox": "Dev Box", "definition": {"name": "x", "expression": {"value": "true"}}}`, field: "sandbox"},
 		{name: "bad request id", body: `{"requestId": "..", "definition": {"name": "x", "expression": {"value": "true"}}}`, field: "requestId"},
 		{name: "minSize without estimate", id: "r-min", body: `{"requestId": "r-min", "definition": {"name": "x", "expression": {"value": "true"}}, "estimate": {"minSize": 3}}`, field: "estimate.enabled"},
 		{name: "enveloped, invalid PQL", id: "r-env", body: `{"specversion": "1.0", "id": "e-1", "source": "/crm", "type": "segflow.segment.requested.v1",

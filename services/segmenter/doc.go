@@ -18,7 +18,5 @@
 // SEGFLOW_JOB_TIMEOUT runs from that first record, not from each
 // delivery, so redeliveries do not extend it.
 //
-// The Platform client works in one sandbox (SEGFLOW_SANDBOX): an event
-// for another sandbox fails (job.failed), since pkg/platform has no
-// per-call sandbox.
+// The segment job runs in the request's sandbox.
 package segmenter

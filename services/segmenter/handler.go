@@ -74,9 +74,6 @@ func (h *Handler) Handle(ctx context.Context, in events.DefinitionCreated, m *st
 	if s := m.Intent.Started; !s.IsZero() && s.Before(start) {
 		start = s // a redelivery resumes the same work
 	}
-	if sb := h.client.Sandbox(); in.Sandbox != "" && in.Sandbox != sb {
-		return nil, stage.Fail("the definition is in sandbox %q, not in the one this segmenter works in (%q, SEGFLOW_SANDBOX)", in.Sandbox, sb)
-	}
 	segID := in.Segment.ID
 	jobID, err := h.job(ctx, segID, m)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/segflow/segflow/pkg/events"
+	"github.com/segflow/segflow/pkg/platform"
 )
 
 // Handler is one stage's work on messages of input type In.
@@ -231,6 +232,9 @@ func (r *Runner[In]) process(ctx context.Context, jm jetstream.Msg, in In, derr 
 
 	hctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	if s, ok := any(in).(sandboxed); ok {
+		hctx = platform.WithSandbox(hctx, s.EventSandbox())
+	}
 	stopBeat := r.heartbeat(hctx, jm)
 	out, err := r.Handler.Handle(hctx, in, m)
 	stopBeat()
@@ -261,6 +265,10 @@ func (r *Runner[In]) process(ctx context.Context, jm jetstream.Msg, in In, derr 
 	m.log.Info().Str("published", out.EventType()).Msg("done")
 	return outcomeSucceeded
 }
+
+// sandboxed is a payload that names the request's Platform sandbox: every
+// Platform call its handler makes goes there (an empty name: the client's).
+type sandboxed interface{ EventSandbox() string }
 
 // asProblem makes a decode error a permanent problem: a rejection for the
 // definer (the request itself is bad), a failure for the others.
