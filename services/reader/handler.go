@@ -88,6 +88,14 @@ func (h *Handler) Handle(ctx context.Context, in events.ExportSucceeded, m *stag
 		start = m.Intent.Started
 	}
 	log := m.Log().With().Str("batch_id", in.BatchID).Logger()
+	if m.Delivery > 1 {
+		// An earlier delivery may have been killed while writing.
+		if n, err := h.sink.removeTemps(ctx, requestDir(in.RequestID)+"/"); err != nil {
+			log.Warn().Err(err).Msg("removing an earlier delivery's temporary files")
+		} else if n > 0 {
+			log.Info().Int("files", n).Msg("removed an earlier delivery's temporary files")
+		}
+	}
 
 	all, err := h.client.BatchFileRefs(ctx, in.BatchID)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 
@@ -88,18 +89,39 @@ func (s *sink) uri(key string) string {
 
 func (s *sink) Close() error { return s.bucket.Close() }
 
+// fileblobTemp is the name of a temporary file fileblob writes beside an
+// object before renaming it into place: "<key>.<hex nanoseconds>.tmp".
+var fileblobTemp = regexp.MustCompile(`\.[0-9a-f]+\.tmp$`)
+
+// removeTemps deletes the temporary files a delivery killed while
+// writing left under prefix (a file sink's only leftovers: the other
+// drivers write an object whole or not at all), and returns how many.
+func (s *sink) removeTemps(ctx context.Context, prefix string) (int, error) {
+	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
+	n := 0
+	for {
+		obj, err := it.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		if obj.IsDir || !fileblobTemp.MatchString(obj.Key) {
+			continue
+		}
+		if err := s.bucket.Delete(ctx, obj.Key); err != nil && !isNotFound(err) {
+			return n, err
+		}
+		n++
+	}
+}
+
 // objectKeys are the keys of the files of a batch: "<requestId>/<name>",
 // the name cleaned of any way out of the request's directory; when two
 // files of the batch share a name (in two dataSetFileIds) every key gets
 // its dataSetFileId as a directory.
 func objectKeys(requestID string, names, fileIDs []string) []string {
-	clean := func(s string) string {
-		s = strings.TrimPrefix(path.Clean("/"+strings.ReplaceAll(s, `\`, "/")), "/")
-		if s == "" {
-			s = "_"
-		}
-		return s
-	}
 	keys := make([]string, len(names))
 	seen := make(map[string]bool, len(names))
 	dup := false
@@ -108,7 +130,7 @@ func objectKeys(requestID string, names, fileIDs []string) []string {
 		dup = dup || seen[keys[i]]
 		seen[keys[i]] = true
 	}
-	dir := clean(requestID)
+	dir := requestDir(requestID)
 	for i := range keys {
 		if dup {
 			keys[i] = clean(fileIDs[i]) + "/" + keys[i]
@@ -117,6 +139,18 @@ func objectKeys(requestID string, names, fileIDs []string) []string {
 	}
 	return keys
 }
+
+// clean makes s a key with no way out of its directory.
+func clean(s string) string {
+	s = strings.TrimPrefix(path.Clean("/"+strings.ReplaceAll(s, `\`, "/")), "/")
+	if s == "" {
+		s = "_"
+	}
+	return s
+}
+
+// requestDir is the directory of a request's objects.
+func requestDir(requestID string) string { return clean(requestID) }
 
 // readerAt reads an object with ranged reads, remembering the first
 // error the bucket gave (as opposed to what the reading code made of the

@@ -146,3 +146,44 @@ func TestReaderAt(t *testing.T) {
 		t.Errorf("a missing object: %v, %v", err, missing.failed())
 	}
 }
+
+func TestRemoveTemps(t *testing.T) {
+	ctx := context.Background()
+	s, err := openSink(ctx, DefaultSinkURL(t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	// What a delivery killed mid-write leaves, beside what must stay.
+	dir := filepath.Join(strings.TrimPrefix(s.base, "file://"))
+	for _, name := range []string{"r-1/part-00000.parquet", "r-1/part-00001.parquet.18a2b3c4d5e6f708.tmp", "r-1/x/part-2.parquet.1f.tmp", "r-2/part-00000.parquet.18a2b3c4d5e6f708.tmp", "r-1/notes.tmp"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.removeTemps(ctx, requestDir("r-1")+"/")
+	if err != nil || n != 2 {
+		t.Fatalf("removed %d: %v", n, err)
+	}
+	var left []string
+	it := s.bucket.List(&blob.ListOptions{})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, obj.Key)
+	}
+	slices.Sort(left)
+	want := []string{"r-1/notes.tmp", "r-1/part-00000.parquet", "r-2/part-00000.parquet.18a2b3c4d5e6f708.tmp"}
+	if !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
+	}
+}
