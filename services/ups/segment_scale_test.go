@@ -141,3 +141,81 @@ func BenchmarkSegmentPass(b *testing.B) {
 		})
 	}
 }
+
+// TestExportScale exports the SEGFLOW_SEGMENT_SCALE store's profiles with
+// five fields to Parquet, all of them and then the members of the
+// attribute segment, and logs the times. Skipped unless the variable is
+// set:
+//
+//	SEGFLOW_SEGMENT_SCALE=1000000 go test -run TestExportScale -v -timeout 1h ./services/ups/
+func TestExportScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SEGFLOW_SEGMENT_SCALE"))
+	if n <= 0 {
+		t.Skip("set SEGFLOW_SEGMENT_SCALE to a number of profiles")
+	}
+	c := Caller{ClientID: "bench", Org: "ORG", Sandbox: "prod"}
+	store := scaleStore(t, c, n)
+	dir := t.TempDir()
+	cat, err := openCatalog(filepath.Join(dir, "catalog"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies, err := openPolicyStore(filepath.Join(dir, "mergepolicies"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := cat.createDataset(c, datasetInput{Name: "export", SchemaRef: schemaRef{ID: schemaProfileUnion}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The attribute segment's members, as a segment job publishes them.
+	members := newMemberships()
+	q, err := pql.Parse(scaleSegments[0].pql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass, err := newSegmentPass(store.schema(c), mergeRule{Graph: "none", Attribute: "timestampOrdered"}, []evalSegment{{id: "seg", q: q}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := scaleConfig(n).Now
+	found, err := pass.run(context.Background(), store, c, now, scanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, _ := members.view(c)["seg"].next(found.members[0], now.UnixMicro())
+	members.publish(c, map[string]*segmentMembers{"seg": next})
+	x, err := openExporter(dir, cat, policies, store, members, filepath.Join(dir, "ingest", "commits.log"), zerolog.Nop(), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.close()
+	const fields = `"fields":"person.name.firstName,person.name.lastName,person.birthDate,homeAddress.countryCode,loyalty.points"`
+	for _, tc := range []struct{ name, body string }{
+		{"all profiles", fmt.Sprintf(`{%s,"destination":{"datasetId":%q}}`, fields, ds.ID)},
+		{"all profiles again", fmt.Sprintf(`{%s,"destination":{"datasetId":%q}}`, fields, ds.ID)},
+		{"attribute segment", fmt.Sprintf(`{%s,"filter":{"segments":[{"segmentId":"seg","segmentNs":"ups","status":["realized","existing"]}]},"destination":{"datasetId":%q}}`, fields, ds.ID)},
+	} {
+		in, err := parseExportRequest([]byte(tc.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		job, err := x.submit(c, in, "bench", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			j, _ := x.get(c, job.ID)
+			if j.Status == exportFailed {
+				t.Fatalf("%s: export failed: %+v", tc.name, j.Errors)
+			}
+			if j.Status == exportSucceeded {
+				m := j.Metrics
+				t.Logf("%-18s %8d profiles in %v (profiles %d ms, dataset write %d ms)", tc.name, m.TotalExportedProfileCounter, time.Since(start), m.ProfileExportTime.TotalTimeInMs, m.ACPDatasetWriteTime.TotalTimeInMs)
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
