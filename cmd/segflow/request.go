@@ -567,6 +567,7 @@ func (r followResult) reportFromStatus(stdout, stderr io.Writer, asJSON bool) er
 func printManifest(w io.Writer, b events.BatchReady, stages map[events.Stage]eventView) {
 	rows := [][]string{
 		{"request", b.RequestID},
+		{"sandbox", b.Sandbox},
 		{"segment", fmt.Sprintf("%s (%s)", b.Segment.Name, b.Segment.ID)},
 		{"expression", oneLine(b.Segment.Expression.Value, 100)},
 	}

@@ -122,6 +122,7 @@ func TestRequestToBatchReady(t *testing.T) {
 	}
 	for _, want := range []string{
 		"request      " + r.RequestID,
+		"sandbox      prod",
 		"segment      US carts (seg-1)",
 		"estimate     4,275 ± 0",
 		"dataset      audiences (ds-1)",

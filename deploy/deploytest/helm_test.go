@@ -411,56 +411,27 @@ type manifests struct {
 // chartKinds are the kinds the chart may render, by apiVersion and kind,
 // each with where a decoded one goes.
 var chartKinds = map[string]func(m *manifests) any{
-	"apps/v1/Deployment": func(m *manifests) any {
-		o := new(appsv1.Deployment)
-		m.deployments = append(m.deployments, o)
+	"apps/v1/Deployment":                      into(func(m *manifests) *[]*appsv1.Deployment { return &m.deployments }),
+	"apps/v1/StatefulSet":                     into(func(m *manifests) *[]*appsv1.StatefulSet { return &m.statefulSets }),
+	"v1/Service":                              into(func(m *manifests) *[]*corev1.Service { return &m.services }),
+	"v1/ConfigMap":                            into(func(m *manifests) *[]*corev1.ConfigMap { return &m.configMaps }),
+	"v1/Secret":                               into(func(m *manifests) *[]*corev1.Secret { return &m.secrets }),
+	"v1/ServiceAccount":                       into(func(m *manifests) *[]*corev1.ServiceAccount { return &m.serviceAccounts }),
+	"v1/PersistentVolumeClaim":                into(func(m *manifests) *[]*corev1.PersistentVolumeClaim { return &m.pvcs }),
+	"policy/v1/PodDisruptionBudget":           into(func(m *manifests) *[]*policyv1.PodDisruptionBudget { return &m.pdbs }),
+	"monitoring.coreos.com/v1/ServiceMonitor": into(func(m *manifests) *[]*monitoringv1.ServiceMonitor { return &m.serviceMonitors }),
+	"monitoring.coreos.com/v1/PrometheusRule": into(func(m *manifests) *[]*monitoringv1.PrometheusRule { return &m.prometheusRules }),
+}
+
+// into makes a new T for a document and appends it to the list of m that
+// list picks.
+func into[T any](list func(m *manifests) *[]*T) func(m *manifests) any {
+	return func(m *manifests) any {
+		o := new(T)
+		l := list(m)
+		*l = append(*l, o)
 		return o
-	},
-	"apps/v1/StatefulSet": func(m *manifests) any {
-		o := new(appsv1.StatefulSet)
-		m.statefulSets = append(m.statefulSets, o)
-		return o
-	},
-	"v1/Service": func(m *manifests) any {
-		o := new(corev1.Service)
-		m.services = append(m.services, o)
-		return o
-	},
-	"v1/ConfigMap": func(m *manifests) any {
-		o := new(corev1.ConfigMap)
-		m.configMaps = append(m.configMaps, o)
-		return o
-	},
-	"v1/Secret": func(m *manifests) any {
-		o := new(corev1.Secret)
-		m.secrets = append(m.secrets, o)
-		return o
-	},
-	"v1/ServiceAccount": func(m *manifests) any {
-		o := new(corev1.ServiceAccount)
-		m.serviceAccounts = append(m.serviceAccounts, o)
-		return o
-	},
-	"v1/PersistentVolumeClaim": func(m *manifests) any {
-		o := new(corev1.PersistentVolumeClaim)
-		m.pvcs = append(m.pvcs, o)
-		return o
-	},
-	"policy/v1/PodDisruptionBudget": func(m *manifests) any {
-		o := new(policyv1.PodDisruptionBudget)
-		m.pdbs = append(m.pdbs, o)
-		return o
-	},
-	"monitoring.coreos.com/v1/ServiceMonitor": func(m *manifests) any {
-		o := new(monitoringv1.ServiceMonitor)
-		m.serviceMonitors = append(m.serviceMonitors, o)
-		return o
-	},
-	"monitoring.coreos.com/v1/PrometheusRule": func(m *manifests) any {
-		o := new(monitoringv1.PrometheusRule)
-		m.prometheusRules = append(m.prometheusRules, o)
-		return o
-	},
+	}
 }
 
 var docSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
