@@ -168,13 +168,23 @@ func TestExportScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The attribute segment's members, as a segment job publishes them.
+	// Every scale segment's members, as a segment job publishes them (an
+	// export writes all of a profile's memberships); "seg" is the
+	// attribute segment.
 	members := newMemberships()
-	q, err := pql.Parse(scaleSegments[0].pql)
-	if err != nil {
-		t.Fatal(err)
+	var segs []evalSegment
+	for i, sg := range scaleSegments {
+		q, err := pql.Parse(sg.pql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("seg-%d", i)
+		if i == 0 {
+			id = "seg"
+		}
+		segs = append(segs, evalSegment{id: id, q: q})
 	}
-	pass, err := newSegmentPass(store.schema(c), mergeRule{Graph: "none", Attribute: "timestampOrdered"}, []evalSegment{{id: "seg", q: q}}, nil)
+	pass, err := newSegmentPass(store.schema(c), mergeRule{Graph: "none", Attribute: "timestampOrdered"}, segs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +193,11 @@ func TestExportScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, _ := members.view(c)["seg"].next(found.members[0], now.UnixMicro())
-	members.publish(c, map[string]*segmentMembers{"seg": next})
+	published := map[string]*segmentMembers{}
+	for i, sg := range segs {
+		published[sg.id], _ = members.view(c)[sg.id].next(found.members[i], now.UnixMicro())
+	}
+	members.publish(c, published)
 	x, err := openExporter(dir, cat, policies, store, members, filepath.Join(dir, "ingest", "commits.log"), zerolog.Nop(), time.Now)
 	if err != nil {
 		t.Fatal(err)
