@@ -28,8 +28,8 @@ type envVar struct {
 	Required bool   `json:"required,omitempty"`
 }
 
-// roleConfigs are the configuration structs each long-running role loads
-// (loadPipelineConfigs, buildStages, runUp, runUPS), as zero values whose
+// roleConfigs are the configuration structs each role loads
+// (loadPipelineConfigs, buildStages, runUp, runUPS, connectPipeline), as zero values whose
 // env tags name the variables. A stage role reads SEGFLOW_DATA_DIR of
 // ups.Config only (for the reader's default sink).
 func roleConfigs(role string) ([]envVar, bool) {
@@ -57,6 +57,9 @@ func roleConfigs(role string) ([]envVar, bool) {
 		}
 	case "ups":
 		vs = envVarsOf(ups.Config{})
+	case "request", "status", "watch", "dlq":
+		// The commands find the pipeline (connectPipeline).
+		vs = append(envVarsOf(natsConfig{}), envVarsOf(events.Config{})...)
 	case "up":
 		vs = pipeline(embeddedNATSConfig{})
 		for _, c := range []any{definer.Config{}, segmenter.Config{}, exporter.Config{}, reader.Config{}, ups.Config{}} {
@@ -74,8 +77,10 @@ func roleConfigs(role string) ([]envVar, bool) {
 	return slices.CompactFunc(vs, func(a, b envVar) bool { return a.Name == b.Name }), true
 }
 
-// envRoles are the roles "segflow env" describes.
-var envRoles = []string{"up", "ups", "definer", "segmenter", "exporter", "reader"}
+// envRoles are the roles "segflow env" describes: the services, and the
+// commands that talk to the pipeline (request, status, watch, dlq read
+// the same variables).
+var envRoles = []string{"up", "ups", "definer", "segmenter", "exporter", "reader", "request", "status", "watch", "dlq"}
 
 // envVarsOf lists the variables of a go-envconfig struct by its env tags,
 // nested structs included.

@@ -50,6 +50,13 @@ func TestEnvListsARolesVariables(t *testing.T) {
 	if _, ok := vars("ups")["SEGFLOW_NATS_URL"]; ok {
 		t.Error("ups lists SEGFLOW_NATS_URL")
 	}
+	request := vars("request")
+	if _, ok := request["SEGFLOW_SUBJECT_PREFIX"]; !ok || request["SEGFLOW_NATS_URL"].Name == "" {
+		t.Errorf("request: %+v", request)
+	}
+	if _, ok := request["SEGFLOW_PLATFORM_URL"]; ok {
+		t.Error("request lists SEGFLOW_PLATFORM_URL, which it does not read")
+	}
 
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"env", "definer"}, nil, nil, &out, &out); err != nil || !strings.Contains(out.String(), "SEGFLOW_ESTIMATE_TIMEOUT") {

@@ -120,6 +120,7 @@ type chartCase struct {
 	readerVolume   bool
 	sinkURL        string
 	natsCreds      bool
+	testPod        bool // helm test's request Pod
 }
 
 func defaultCase() chartCase {
@@ -133,6 +134,7 @@ func defaultCase() chartCase {
 		dashboardLabel: [2]string{"grafana_dashboard", "1"},
 		readerVolume:   true,
 		sinkURL:        "file:///data/audiences?create_dir=true&metadata=skip&no_tmp_dir=true",
+		testPod:        true,
 	}
 }
 
@@ -193,9 +195,12 @@ dashboards:
   labelValue: "yes"
   annotations:
     grafana_folder: Segflow
+tests:
+  enabled: false
 `
 	monitoring.serviceMonitor, monitoring.prometheusRule, monitoring.dashboard = true, true, true
 	monitoring.dashboardLabel = [2]string{"grafana_dashboard_segflow", "yes"}
+	monitoring.testPod = false
 
 	scaled := defaultCase()
 	scaled.name = "scaled"
@@ -405,6 +410,7 @@ type manifests struct {
 	pdbs            []*policyv1.PodDisruptionBudget
 	serviceMonitors []*monitoringv1.ServiceMonitor
 	prometheusRules []*monitoringv1.PrometheusRule
+	pods            []*corev1.Pod
 	all             []metav1.Object
 }
 
@@ -415,6 +421,7 @@ var chartKinds = map[string]func(m *manifests) any{
 	"apps/v1/StatefulSet":                     into(func(m *manifests) *[]*appsv1.StatefulSet { return &m.statefulSets }),
 	"v1/Service":                              into(func(m *manifests) *[]*corev1.Service { return &m.services }),
 	"v1/ConfigMap":                            into(func(m *manifests) *[]*corev1.ConfigMap { return &m.configMaps }),
+	"v1/Pod":                                  into(func(m *manifests) *[]*corev1.Pod { return &m.pods }),
 	"v1/Secret":                               into(func(m *manifests) *[]*corev1.Secret { return &m.secrets }),
 	"v1/ServiceAccount":                       into(func(m *manifests) *[]*corev1.ServiceAccount { return &m.serviceAccounts }),
 	"v1/PersistentVolumeClaim":                into(func(m *manifests) *[]*corev1.PersistentVolumeClaim { return &m.pvcs }),
@@ -712,11 +719,70 @@ func checkChart(t *testing.T, c chartCase, m *manifests) {
 		}
 	}
 
+	checkTestPod(t, c, m, serviceAccounts)
 	checkUps(t, c, m)
 	checkNATS(t, c, m)
 	checkServices(t, m)
 	checkPDBs(t, c, m)
 	checkMonitoring(t, c, m)
+}
+
+// checkTestPod checks helm test's Pod: a hook that sends one request
+// with what the request command reads, to the NATS and subjects the
+// stages use.
+func checkTestPod(t *testing.T, c chartCase, m *manifests, serviceAccounts map[string]bool) {
+	if !c.testPod {
+		if len(m.pods) != 0 {
+			t.Errorf("%d Pods with tests.enabled false", len(m.pods))
+		}
+		return
+	}
+	if len(m.pods) != 1 {
+		t.Fatalf("%d Pods, want helm test's one", len(m.pods))
+	}
+	pod := m.pods[0]
+	what := "Pod " + pod.Name
+	if pod.Annotations["helm.sh/hook"] != "test" || pod.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("%s: hook %q, restart policy %q: want a test hook that runs once", what, pod.Annotations["helm.sh/hook"], pod.Spec.RestartPolicy)
+	}
+	checkLabels(t, what, pod.Labels)
+	checkPodSecurity(t, what, &pod.Spec)
+	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken || !serviceAccounts[pod.Spec.ServiceAccountName] {
+		t.Errorf("%s: service account %q (token mounted: %v)", what, pod.Spec.ServiceAccountName, pod.Spec.AutomountServiceAccountToken)
+	}
+	if len(pod.Spec.Containers) != 1 {
+		t.Fatalf("%s: %d containers", what, len(pod.Spec.Containers))
+	}
+	ctr := pod.Spec.Containers[0]
+	if chartRole(ctr) != "request" || !slices.Contains(ctr.Args, "-pql") || !slices.Contains(ctr.Args, "-name") || !slices.Contains(ctr.Args, "-timeout") {
+		t.Errorf("%s: args %q, want a segflow request with -name, -pql and -timeout", what, ctr.Args)
+	}
+	if res := ctr.Resources; res.Requests.Cpu().IsZero() || res.Limits.Memory().IsZero() {
+		t.Errorf("%s: resources %v", what, res)
+	}
+	known := roleEnv(t, "request")
+	env := envOf(ctr)
+	for name := range env {
+		if _, ok := known[name]; strings.HasPrefix(name, "SEGFLOW_") && !ok {
+			t.Errorf("%s sets %s, which segflow request does not read", what, name)
+		}
+	}
+	// The same NATS, credentials and subjects as the stages.
+	definer := envOf(m.deployment(t, "definer").Spec.Template.Spec.Containers[0])
+	for _, name := range []string{"SEGFLOW_NATS_URL", "SEGFLOW_NATS_CREDS", "SEGFLOW_SUBJECT_PREFIX"} {
+		if env[name].Value != definer[name].Value {
+			t.Errorf("%s: %s = %q, the definer's %q", what, name, env[name].Value, definer[name].Value)
+		}
+	}
+	if c.natsCreds {
+		var mounted bool
+		for _, v := range pod.Spec.Volumes {
+			mounted = mounted || v.Secret != nil && v.Secret.SecretName == "nats-user"
+		}
+		if !mounted || len(ctr.VolumeMounts) != 1 || !strings.HasPrefix(env["SEGFLOW_NATS_CREDS"].Value, ctr.VolumeMounts[0].MountPath+"/") {
+			t.Errorf("%s: the NATS credentials are not mounted where SEGFLOW_NATS_CREDS says", what)
+		}
+	}
 }
 
 func checkPodSecurity(t *testing.T, what string, spec *corev1.PodSpec) {
