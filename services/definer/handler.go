@@ -35,8 +35,9 @@ type Handler struct {
 
 var _ stage.Handler[events.Request] = (*Handler)(nil)
 
-// New returns the definer over client. Zero fields of cfg take DefaultConfig's values; the command
-// validates cfg (Config.Validate) before.
+// New returns the definer over client. Zero fields of cfg take
+// DefaultConfig's values; the command validates cfg (Config.Validate)
+// before.
 func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
 	d := DefaultConfig()
 	if cfg.EstimateTimeout <= 0 {

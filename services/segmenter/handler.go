@@ -41,9 +41,9 @@ type Handler struct {
 
 var _ stage.Handler[events.DefinitionCreated] = (*Handler)(nil)
 
-// New returns the segmenter over client, which works in the sandbox the
-// definitions are in. Zero fields of cfg take DefaultConfig's values; the
-// command validates cfg (Config.Validate) before.
+// New returns the segmenter over client. Zero fields of cfg take
+// DefaultConfig's values; the command validates cfg (Config.Validate)
+// before.
 func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
 	d := DefaultConfig()
 	if cfg.JobTimeout <= 0 {
