@@ -7,10 +7,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -21,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -938,36 +936,15 @@ type composeEmu struct {
 	began   time.Time
 
 	mu      sync.Mutex
-	procs   map[string]*emuProc
+	procs   map[string]*process
 	healthy map[string]bool
-}
-
-type emuProc struct {
-	cmd    *exec.Cmd
-	log    string
-	exited chan struct{}
 }
 
 func newComposeEmu(t *testing.T, m *composeModel, ctx context.Context) *composeEmu {
 	e := &composeEmu{
 		t: t, ctx: ctx, m: m, dir: t.TempDir(), began: time.Now(),
-		addr: map[string]string{}, procs: map[string]*emuProc{}, healthy: map[string]bool{},
+		addr: map[string]string{}, procs: map[string]*process{}, healthy: map[string]bool{},
 	}
-	// Dump the logs of a failed run, after the processes have stopped
-	// (cleanups run last first).
-	t.Cleanup(func() {
-		if !t.Failed() {
-			return
-		}
-		for name, p := range e.procs {
-			b, _ := os.ReadFile(p.log)
-			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-			if len(lines) > 40 {
-				lines = lines[len(lines)-40:]
-			}
-			t.Logf("--- %s (last lines of %s)\n%s", name, p.log, strings.Join(lines, "\n"))
-		}
-	})
 	e.bin = segflowBinary(t)
 	e.entry = imageEntrypoint(t)[0]
 	e.natsBin = filepath.Join(e.dir, "nats-server")
@@ -980,13 +957,7 @@ func newComposeEmu(t *testing.T, m *composeModel, ctx context.Context) *composeE
 	// A random 127.a.b.0/24 per run, so that runs at the same time do not
 	// meet; the ports are the compose ones.
 	base := fmt.Sprintf("127.%d.%d.", 64+rand.IntN(190), rand.IntN(256))
-	for i, name := range slices.Sorted(func(yield func(string) bool) {
-		for n := range m.p.Services {
-			if !yield(n) {
-				return
-			}
-		}
-	}) {
+	for i, name := range slices.Sorted(maps.Keys(m.p.Services)) {
 		e.addr[name] = base + strconv.Itoa(2+i)
 	}
 	return e
@@ -1106,37 +1077,11 @@ func (e *composeEmu) start(name string) {
 	if err := os.MkdirAll(cmd.Dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	logName := filepath.Join(e.dir, name+".log")
-	logFile, err := os.Create(logName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	p := &emuProc{cmd: cmd, log: logName, exited: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
+	p := startProcess(t, name, cmd, filepath.Join(e.dir, name+".log"))
 	e.mu.Lock()
 	e.procs[name] = p
 	e.mu.Unlock()
 	t.Logf("started %s at %s: %s", name, e.addr[name], strings.Join(cmd.Args, " "))
-	t.Cleanup(func() {
-		pgid := cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(15 * time.Second):
-			t.Logf("%s did not stop in 15s after SIGTERM: killing it", name)
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-p.exited
-		}
-	})
 }
 
 // waitHealthy waits until the health check of service name passes, as
@@ -1213,21 +1158,7 @@ func (e *composeEmu) check(s types.ServiceConfig, timeout time.Duration) error {
 		}
 		return nil
 	case path.Base(test[1]) == "wget":
-		u := args[len(args)-1]
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			return fmt.Errorf("%s: %s %s", u, resp.Status, body)
-		}
-		return nil
+		return probe(ctx, args[len(args)-1], timeout)
 	}
 	e.t.Fatalf("service %s: health check %q is not emulated", s.Name, test)
 	return nil

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,11 +13,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"sigs.k8s.io/yaml"
 )
 
 // The dashboard's panels that must show data once requests have run.
@@ -139,8 +135,12 @@ func TestPrometheusScrapesSegflowUp(t *testing.T) {
 		"SEGFLOW_UPS_SAMPLE_PROFILES=2000",
 		"SEGFLOW_LOG_LEVEL=warn",
 	)
-	startProcess(t, "segflow up", env, filepath.Join(dir, "up.log"), bin, "up")
-	waitFor(t, "segflow up to be ready", 3*time.Minute, func() error { return probe("http://" + metricsAddr + "/readyz") })
+	up := exec.Command(bin, "up")
+	up.Env = env
+	startProcess(t, "segflow up", up, filepath.Join(dir, "up.log"))
+	waitFor(t, "segflow up to be ready", 3*time.Minute, func() error {
+		return probe(context.Background(), "http://"+metricsAddr+"/readyz", 2*time.Second)
+	})
 
 	config := fmt.Sprintf(`global:
   scrape_interval: 1s
@@ -156,9 +156,9 @@ scrape_configs:
 	if err := os.WriteFile(configFile, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	startProcess(t, "prometheus", os.Environ(), filepath.Join(dir, "prometheus.log"), prom,
+	startProcess(t, "prometheus", exec.Command(prom,
 		"--config.file="+configFile, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
-		"--web.listen-address="+promAddr)
+		"--web.listen-address="+promAddr), filepath.Join(dir, "prometheus.log"))
 	api := promAPI{base: "http://" + promAddr}
 	waitFor(t, "Prometheus to scrape segflow up", time.Minute, func() error {
 		r, err := api.query(`up{job="segflow"} == 1`)
@@ -295,21 +295,15 @@ var (
 // alertExprs reads the rule file's alert expressions by alert name.
 func alertExprs(t *testing.T, file string) map[string]string {
 	t.Helper()
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rf struct {
 		Groups []struct {
 			Rules []struct {
-				Alert string `json:"alert"`
-				Expr  string `json:"expr"`
-			} `json:"rules"`
-		} `json:"groups"`
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
 	}
-	if err := yaml.Unmarshal(raw, &rf); err != nil {
-		t.Fatal(err)
-	}
+	readYAML(t, file, &rf)
 	out := map[string]string{}
 	for _, g := range rf.Groups {
 		for _, r := range g.Rules {
@@ -421,82 +415,4 @@ func lookTool(t *testing.T, name string) string {
 		t.Skipf("%s is not installed: apt-get install prometheus", name)
 	}
 	return p
-}
-
-// freeAddr is a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// startProcess runs a program until the test ends, its output in logFile
-// (printed if the test fails).
-func startProcess(t *testing.T, what string, env []string, logFile, name string, args ...string) {
-	t.Helper()
-	log, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", what, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		log.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(logFile)
-			if len(out) > 8000 {
-				out = out[len(out)-8000:]
-			}
-			t.Logf("%s output (end):\n%s", what, out)
-		}
-	})
-}
-
-// probe GETs u and wants a 2xx.
-func probe(u string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s: %s", u, resp.Status)
-	}
-	return nil
-}
-
-// waitFor polls check until it passes or the timeout ends.
-func waitFor(t *testing.T, what string, timeout time.Duration, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: %v", what, err)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
 }
