@@ -78,7 +78,7 @@ func runRequest(ctx context.Context, args, environ []string, stdin io.Reader, st
 	fs.StringVar(&f.pql, "pql", "", "the PQL expression (required without FILE); @FILE reads it from a file")
 	fs.StringVar(&f.format, "format", events.FormatPQLText, "expression format: pql/text or pql/json")
 	fs.StringVar(&f.description, "description", "", "segment description")
-	fs.StringVar(&f.sandbox, "sandbox", events.DefaultSandbox, "Platform sandbox")
+	fs.StringVar(&f.sandbox, "sandbox", "", "Platform sandbox (empty: the pipeline's, its SEGFLOW_SANDBOX)")
 	fs.StringVar(&f.mergePolicy, "merge-policy", "", "merge policy id (the Platform's default when empty)")
 	fs.BoolVar(&f.estimate, "estimate", false, "estimate the segment's size before the segment job")
 	fs.Var(&f.minSize, "min-size", "reject the request when the estimate is below `N` profiles (implies -estimate)")
@@ -213,15 +213,18 @@ func buildRequest(fs *flag.FlagSet, f *requestFlags, stdin io.Reader) (events.Re
 			r.Labels[kv[0]] = kv[1]
 		}
 	}
-	// Check what is published exactly as the definer will.
+	// Check what is published exactly as the definer will, but publish
+	// no sandbox the user did not give: the definer fills in its own.
 	body, err := json.Marshal(r)
 	if err != nil {
 		return r, err
 	}
+	sandbox := r.Sandbox
 	r, err = events.ParseRequest(body)
 	if err != nil {
 		return r, fmt.Errorf("invalid request: %w", flagError(err))
 	}
+	r.Sandbox = sandbox
 	if r.RequestID == "" {
 		r.RequestID = events.NewRequestID()
 	}

@@ -193,6 +193,12 @@ func (r Request) EstimateEnabled() bool { return r.Estimate != nil && r.Estimate
 // On error the returned Request still holds whatever could be decoded,
 // notably RequestID and Labels, for the rejection event.
 func ParseRequest(body []byte) (Request, error) {
+	return ParseRequestIn(body, DefaultSandbox)
+}
+
+// ParseRequestIn is ParseRequest with the sandbox a request that names
+// none works in: the pipeline's (the definer's SEGFLOW_SANDBOX).
+func ParseRequestIn(body []byte, defaultSandbox string) (Request, error) {
 	var r Request
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil || top == nil {
@@ -224,16 +230,18 @@ func ParseRequest(body []byte) (Request, error) {
 	if r.RequestID == "" && fromEnvelope {
 		r.RequestID = DeriveRequestID(env.Source + "\x00" + env.ID)
 	}
-	r.SetDefaults()
+	r.setDefaults(defaultSandbox)
 	return r, r.Validate()
 }
 
 // SetDefaults fills what the request may leave out: sandbox "prod",
 // schema "_xdm.context.profile", expression type "PQL" and format
 // "pql/text".
-func (r *Request) SetDefaults() {
+func (r *Request) SetDefaults() { r.setDefaults(DefaultSandbox) }
+
+func (r *Request) setDefaults(sandbox string) {
 	if r.Sandbox == "" {
-		r.Sandbox = DefaultSandbox
+		r.Sandbox = sandbox
 	}
 	if r.Definition.Schema.Name == "" {
 		r.Definition.Schema.Name = DefaultSchema
@@ -258,7 +266,8 @@ func (r Request) Validate() error {
 			return err
 		}
 	}
-	if !sandboxName.MatchString(r.Sandbox) {
+	// Empty: the pipeline's sandbox, which the definer fills in.
+	if r.Sandbox != "" && !sandboxName.MatchString(r.Sandbox) {
 		return invalid("sandbox", fmt.Sprintf("%q is not a sandbox name (lowercase letters, digits and '-', at most 63)", r.Sandbox))
 	}
 	d := r.Definition

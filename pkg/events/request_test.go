@@ -242,3 +242,18 @@ func TestRequestIDs(t *testing.T) {
 		}
 	}
 }
+
+func TestParseRequestInTheDefaultSandbox(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"definition": {"name": "x", "expression": {"value": "true"}}}`:                    "dev",
+		`{"sandbox": "prod", "definition": {"name": "x", "expression": {"value": "true"}}}`: "prod",
+	} {
+		r, err := ParseRequestIn([]byte(body), "dev")
+		if err != nil || r.Sandbox != want {
+			t.Errorf("%s: sandbox %q (%v), want %q", body, r.Sandbox, err, want)
+		}
+	}
+	if r, _ := ParseRequest([]byte(`{"definition": {"name": "x", "expression": {"value": "true"}}}`)); r.Sandbox != DefaultSandbox {
+		t.Errorf("ParseRequest: sandbox %q", r.Sandbox)
+	}
+}

@@ -59,7 +59,7 @@ func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
 // be published under it. Errors are *events.ValidationError naming the
 // field; the stage rejects the request with them.
 func (h *Handler) Decode(body []byte, meta stage.Meta) (events.Request, error) {
-	req, err := events.ParseRequest(body)
+	req, err := events.ParseRequestIn(body, h.client.Sandbox())
 	if req.RequestID == "" || events.ValidateRequestID(req.RequestID) != nil {
 		req.RequestID = events.DeriveRequestID(fmt.Sprintf("%s/%d", meta.Stream, meta.Sequence))
 	}
