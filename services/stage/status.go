@@ -59,7 +59,9 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 		if err == nil {
 			return
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) && !isWrongSequence(err) {
+		// A lost race: ErrKeyRevisionMismatch covers both the single-replica
+		// and the replicated streams' error codes.
+		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			m.log.Warn().Err(err).Msg("writing the request status")
 			return
 		}
@@ -69,11 +71,6 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 
 // stageIndex is the stage's place in the pipeline (-1 if none).
 func stageIndex(s events.Stage) int { return slices.Index(events.Stages(), s) }
-
-func isWrongSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
-}
 
 // labelsOf returns the labels a payload carries.
 func labelsOf(p events.Payload) events.Labels {
