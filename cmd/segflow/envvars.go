@@ -29,16 +29,15 @@ type envVar struct {
 }
 
 // roleConfigs are the configuration structs each role loads
-// (loadPipelineConfigs, buildStages, runUp, runUPS, connectPipeline), as zero values whose
-// env tags name the variables. A stage role reads SEGFLOW_DATA_DIR of
-// ups.Config only (for the reader's default sink).
+// (loadPipelineConfigs, buildStages, runUp, runUPS, connectPipeline), as
+// zero values whose env tags name the variables.
 func roleConfigs(role string) ([]envVar, bool) {
 	pipeline := func(own any) []envVar {
 		var vs []envVar
 		for _, c := range []any{processConfig{}, natsConfig{}, platform.Config{}, events.Config{}, stage.Config{}, own} {
 			vs = append(vs, envVarsOf(c)...)
 		}
-		return append(vs, pickVar(envVarsOf(ups.Config{}), "SEGFLOW_DATA_DIR")...)
+		return append(vs, envVarsOf(dataDirConfig{})...)
 	}
 	var vs []envVar
 	switch role {
@@ -118,15 +117,6 @@ func envVarsOf(cfg any) []envVar {
 	}
 	walk(reflect.TypeOf(cfg))
 	return out
-}
-
-func pickVar(vs []envVar, name string) []envVar {
-	for _, v := range vs {
-		if v.Name == name {
-			return []envVar{v}
-		}
-	}
-	return nil
 }
 
 // runEnv implements "segflow env [-json] ROLE": the environment

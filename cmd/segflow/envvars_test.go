@@ -9,6 +9,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/segflow/segflow/services/ups"
 )
 
 func TestEnvListsARolesVariables(t *testing.T) {
@@ -89,5 +91,24 @@ func TestProbe(t *testing.T) {
 	}
 	if err := run(context.Background(), []string{"probe"}, nil, nil, &out, &errOut); !errors.Is(err, errUsage) {
 		t.Errorf("probe without a URL: %v", err)
+	}
+}
+
+// A stage reads SEGFLOW_DATA_DIR with ups's own default, and nothing else
+// of ups's configuration.
+func TestDataDirConfigIsUPSs(t *testing.T) {
+	d := envVarsOf(dataDirConfig{})
+	var u []envVar
+	for _, v := range envVarsOf(ups.Config{}) {
+		if v.Name == "SEGFLOW_DATA_DIR" {
+			u = append(u, v)
+		}
+	}
+	if len(d) != 1 || len(u) != 1 || d[0] != u[0] {
+		t.Errorf("dataDirConfig %+v, ups.Config %+v", d, u)
+	}
+	// A bad ups setting does not stop a stage.
+	if _, err := loadPipelineConfigs(context.Background(), []string{"SEGFLOW_UPS_TOKEN_TTL=1s"}); err != nil {
+		t.Errorf("a stage refused a ups setting: %v", err)
 	}
 }

@@ -56,6 +56,20 @@ func (c processConfig) logger(w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(level).With().Timestamp().Logger()
 }
 
+// dataDirConfig is the one ups setting a pipeline process reads: its data
+// directory (the reader's default sink, up's NATS store). The default is
+// ups.Config's.
+type dataDirConfig struct {
+	DataDir string `env:"SEGFLOW_DATA_DIR, default=segflow-data"`
+}
+
+func (c dataDirConfig) Validate() error {
+	if c.DataDir == "" {
+		return errors.New("SEGFLOW_DATA_DIR must not be empty")
+	}
+	return nil
+}
+
 // embeddedNATSConfig is where segflow up's own NATS server listens when
 // SEGFLOW_NATS_URL names none.
 type embeddedNATSConfig struct {

@@ -17,7 +17,6 @@ import (
 	"github.com/segflow/segflow/services/reader"
 	"github.com/segflow/segflow/services/segmenter"
 	"github.com/segflow/segflow/services/stage"
-	"github.com/segflow/segflow/services/ups"
 )
 
 // buildStages makes the runners of the given stages, each reading its
@@ -105,7 +104,7 @@ type pipelineConfigs struct {
 	platform platform.Config
 	events   events.Config
 	stage    stage.Config
-	ups      ups.Config // SEGFLOW_DATA_DIR, and up's own ups
+	dataDir  string // SEGFLOW_DATA_DIR
 }
 
 func loadPipelineConfigs(ctx context.Context, environ []string) (c pipelineConfigs, err error) {
@@ -124,7 +123,8 @@ func loadPipelineConfigs(ctx context.Context, environ []string) (c pipelineConfi
 	if c.stage, err = loadEnvConfig[stage.Config](ctx, environ); err != nil {
 		return c, err
 	}
-	c.ups, err = loadUPSConfig(ctx, environ)
+	dd, err := loadEnvConfig[dataDirConfig](ctx, environ)
+	c.dataDir = dd.DataDir
 	return c, err
 }
 
@@ -164,7 +164,7 @@ func servePipeline(ctx context.Context, c pipelineConfigs, environ []string, sta
 	if _, err := stage.NewConsumerCollector(reg, pipeline, events.Stages(), 3*time.Second); err != nil {
 		return err
 	}
-	d := stageDeps{js: js, pipeline: pipeline, client: client, stageCfg: c.stage, metrics: sm, log: log, environ: environ, dataDir: c.ups.DataDir}
+	d := stageDeps{js: js, pipeline: pipeline, client: client, stageCfg: c.stage, metrics: sm, log: log, environ: environ, dataDir: c.dataDir}
 	runners, closers, err := buildStages(ctx, d, stages)
 	defer func() {
 		for _, c := range closers {

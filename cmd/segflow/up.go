@@ -37,17 +37,16 @@ func runUp(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	embedded, err := loadEnvConfig[embeddedNATSConfig](ctx, environ)
-	if err != nil {
-		return err
-	}
-	upsCfg := c.ups
 	log := c.proc.logger(stderr)
 	reg := newRegistry()
 
 	natsNote := "external"
 	if !externalNATS {
-		storeDir := filepath.Join(upsCfg.DataDir, "nats")
+		embedded, err := loadEnvConfig[embeddedNATSConfig](ctx, environ)
+		if err != nil {
+			return err
+		}
+		storeDir := filepath.Join(c.dataDir, "nats")
 		ns, err := startNATS(embedded.Addr, storeDir)
 		if err != nil {
 			return err
@@ -58,6 +57,10 @@ func runUp(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 
 	platformNote := "external"
 	if !externalPlatform {
+		upsCfg, err := loadUPSConfig(ctx, environ)
+		if err != nil {
+			return err
+		}
 		tuneGC(environ)
 		srv, err := ups.New(upsCfg, ups.Options{Logger: log.With().Str("service", "ups").Logger(), Registerer: reg})
 		if err != nil {
