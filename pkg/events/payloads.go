@@ -105,11 +105,12 @@ func (t *Timings) Begin(s Stage, at time.Time) {
 // total.
 func (t *Timings) End(s Stage, at time.Time) {
 	at = at.UTC()
-	t.Begin(s, at)
-	st := *t.slot(s)
-	if st == nil {
-		return
+	p := t.slot(s)
+	if p == nil {
+		return // not a stage
 	}
+	t.Begin(s, at)
+	st := *p
 	st.End = at
 	st.DurationMs = at.Sub(st.Start).Milliseconds()
 	if ms := at.Sub(t.Requested).Milliseconds(); ms > t.TotalMs {
@@ -415,6 +416,9 @@ func NewFailure(stage Stage, in Payload, p Problem) Failure {
 		seg, r := in.Segment, in.Request
 		f.RequestID, f.Labels, f.Sandbox, f.Segment, f.Request = in.RequestID, in.Labels.Clone(), in.Sandbox, &seg, &r
 		f.DefinitionID, f.SegmentJobID = seg.ID, in.SegmentJobID
+		if in.Estimate != nil {
+			f.PreviewID = in.Estimate.PreviewID
+		}
 		f.Timings = in.Timings.Clone()
 	case ExportSucceeded:
 		seg, r := in.Segment, in.Request

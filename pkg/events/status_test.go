@@ -110,3 +110,22 @@ func TestNewFailureCarriesContext(t *testing.T) {
 		t.Fatalf("%+v", p)
 	}
 }
+
+func TestTimingsEndOfNoStageIsIgnored(t *testing.T) {
+	var tm Timings
+	tm.End(Stage("bogus"), time.Now()) // used to panic
+	if tm != (Timings{}) {
+		t.Errorf("timings changed: %+v", tm)
+	}
+}
+
+func TestFailuresCarryThePreviewID(t *testing.T) {
+	r := Request{RequestID: "r-1", Definition: Definition{Name: "x", Expression: Expression{Value: "true"}}}
+	r.SetDefaults()
+	d := NewDefinitionCreated(r, Segment{ID: "seg-1", Name: "x"})
+	d.Estimate = &Estimate{PreviewID: "p-1"}
+	j := NewJobSucceeded(d, "job-1", JobMetrics{})
+	if f := NewFailure(StageExporter, j, Problem{Reason: "x"}); f.PreviewID != "p-1" {
+		t.Errorf("export.failed previewId %q, want p-1", f.PreviewID)
+	}
+}
