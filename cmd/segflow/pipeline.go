@@ -168,8 +168,10 @@ func runPipelineProcess(ctx context.Context, runners []stageRunner, d stageDeps,
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// Without it, max-deliveries advisories wait unforwarded: stop the
+		// process, so that it is restarted, rather than run on without.
 		if err := stage.ForwardDeadLetters(ctx, d.js, d.pipeline, d.metrics, d.log, time.Now); err != nil {
-			d.log.Error().Err(err).Msg("dead-letter forwarding stopped")
+			cancel(fmt.Errorf("forwarding dead letters: %w", err))
 		}
 	}()
 	wg.Wait()

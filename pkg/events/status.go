@@ -106,7 +106,7 @@ func (s *Status) Record(p Payload, at time.Time) {
 		if p.Segment != nil {
 			s.SegmentName = p.Segment.Name
 		}
-		s.PlatformIDs = mergeIDs(s.PlatformIDs, p.PlatformIDs)
+		s.PlatformIDs = MergeIDs(s.PlatformIDs, p.PlatformIDs)
 		s.Timings.End(p.Stage, at)
 	case DeadLetter:
 		s.Stage, s.State = p.Stage, StateFailed
@@ -114,13 +114,16 @@ func (s *Status) Record(p Payload, at time.Time) {
 		s.Timings.End(p.Stage, at)
 	}
 	if s.Labels == nil {
-		s.Labels = labelsOf(p).Clone()
+		s.Labels = LabelsOf(p).Clone()
 	}
 	s.Updated = at.UTC()
 }
 
-func labelsOf(p Payload) Labels {
+// LabelsOf returns the labels a payload carries.
+func LabelsOf(p Payload) Labels {
 	switch p := p.(type) {
+	case Request:
+		return p.Labels
 	case DefinitionCreated:
 		return p.Labels
 	case JobSucceeded:
@@ -137,7 +140,8 @@ func labelsOf(p Payload) Labels {
 	return nil
 }
 
-func mergeIDs(a, b PlatformIDs) PlatformIDs {
+// MergeIDs is a with every id b has: b's win.
+func MergeIDs(a, b PlatformIDs) PlatformIDs {
 	for _, f := range []struct{ dst, src *string }{
 		{&a.DefinitionID, &b.DefinitionID}, {&a.PreviewID, &b.PreviewID}, {&a.SegmentJobID, &b.SegmentJobID},
 		{&a.DatasetID, &b.DatasetID}, {&a.ExportJobID, &b.ExportJobID}, {&a.BatchID, &b.BatchID},

@@ -286,7 +286,7 @@ func (r *Runner[In]) fail(ctx context.Context, jm jetstream.Msg, in In, m *Msg, 
 	f := events.NewFailure(r.Stage, in, pe.Problem)
 	f.Rejected = pe.Rejected
 	f.Attempts = m.Delivery
-	f.PlatformIDs = mergeIDs(f.PlatformIDs, m.Intent.PlatformIDs)
+	f.PlatformIDs = events.MergeIDs(m.Intent.PlatformIDs, f.PlatformIDs)
 	outcome := outcomeFailed
 	if pe.Rejected {
 		outcome = outcomeRejected
@@ -297,7 +297,9 @@ func (r *Runner[In]) fail(ctx context.Context, jm jetstream.Msg, in In, m *Msg, 
 		return r.deadLetter(ctx, jm, m, pe.Reason)
 	}
 	if _, err := r.publish(ctx, f); err != nil {
-		return r.retry(ctx, jm, in, m, err)
+		// Keep the problem: should this be the last delivery, the dead
+		// letter says what was wrong, not only that publishing failed.
+		return r.retry(ctx, jm, in, m, fmt.Errorf("publishing the failure (%s): %w", pe.Reason, err))
 	}
 	r.updateStatus(ctx, m, in, func(s *events.Status) { s.Record(f, r.now()) })
 	r.finishFailed(f, m)
@@ -333,7 +335,7 @@ func (r *Runner[In]) retry(ctx context.Context, jm jetstream.Msg, in In, m *Msg,
 		if m.RequestID != "" {
 			f := events.NewFailure(r.Stage, in, p)
 			f.Attempts = m.Delivery
-			f.PlatformIDs = mergeIDs(f.PlatformIDs, m.Intent.PlatformIDs)
+			f.PlatformIDs = events.MergeIDs(m.Intent.PlatformIDs, f.PlatformIDs)
 			if _, err := r.publish(ctx, f); err != nil {
 				m.log.Error().Err(err).Msg("publishing the failure of a dead letter")
 			} else {
@@ -416,20 +418,4 @@ func backoff(schedule []time.Duration, n int) time.Duration {
 		return time.Second
 	}
 	return schedule[min(max(n, 0), len(schedule)-1)]
-}
-
-// mergeIDs fills the ids a lacks from b.
-func mergeIDs(a, b events.PlatformIDs) events.PlatformIDs {
-	fill := func(x *string, y string) {
-		if *x == "" {
-			*x = y
-		}
-	}
-	fill(&a.DefinitionID, b.DefinitionID)
-	fill(&a.PreviewID, b.PreviewID)
-	fill(&a.SegmentJobID, b.SegmentJobID)
-	fill(&a.DatasetID, b.DatasetID)
-	fill(&a.ExportJobID, b.ExportJobID)
-	fill(&a.BatchID, b.BatchID)
-	return a
 }

@@ -30,13 +30,13 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 		e, err := kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			s = events.NewStatus(m.RequestID, labelsOf(in), r.now())
+			s = events.NewStatus(m.RequestID, events.LabelsOf(in), r.now())
 		case err != nil:
 			m.log.Warn().Err(err).Msg("reading the request status")
 			return
 		default:
 			if s, err = events.DecodeStatus(e.Value()); err != nil {
-				s = events.NewStatus(m.RequestID, labelsOf(in), r.now())
+				s = events.NewStatus(m.RequestID, events.LabelsOf(in), r.now())
 			}
 			rev = e.Revision()
 			if stageIndex(s.Stage) > stageIndex(r.Stage) {
@@ -71,20 +71,3 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 
 // stageIndex is the stage's place in the pipeline (-1 if none).
 func stageIndex(s events.Stage) int { return slices.Index(events.Stages(), s) }
-
-// labelsOf returns the labels a payload carries.
-func labelsOf(p events.Payload) events.Labels {
-	switch p := p.(type) {
-	case events.Request:
-		return p.Labels
-	case events.DefinitionCreated:
-		return p.Labels
-	case events.JobSucceeded:
-		return p.Labels
-	case events.ExportSucceeded:
-		return p.Labels
-	case events.BatchReady:
-		return p.Labels
-	}
-	return nil
-}
