@@ -92,9 +92,6 @@ func runBenchPipeline(ctx context.Context, args, environ []string, stdout, stder
 	fs.BoolVar(&bc.asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&bc.verbose, "v", false, "copy the pipeline's log and ingestion's progress to stderr")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if fs.NArg() > 0 {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -70,9 +69,6 @@ func runDLQList(ctx context.Context, args, environ []string, stdout, stderr io.W
 	fs := dlqFlags("list", stderr)
 	asJSON := fs.Bool("json", false, "print each dead letter's data as JSON, one a line")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if fs.NArg() > 1 {
@@ -123,9 +119,6 @@ func runDLQReplay(ctx context.Context, args, environ []string, stdout, stderr io
 	fs := dlqFlags("replay", stderr)
 	all := fs.Bool("all", false, "replay every dead letter (of the stage given)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	var stage events.Stage

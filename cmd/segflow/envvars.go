@@ -134,7 +134,6 @@ func runEnv(_ context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
 		return fmt.Errorf("env takes one role: %w", errUsage)
 	}
 	vs, ok := roleConfigs(fs.Arg(0))

@@ -112,3 +112,13 @@ func TestDataDirConfigIsUPSs(t *testing.T) {
 		t.Errorf("a stage refused a ups setting: %v", err)
 	}
 }
+
+// -h prints a command's flags and succeeds, for every command.
+func TestHelpFlagSucceeds(t *testing.T) {
+	for _, args := range [][]string{{"env", "-h"}, {"probe", "-h"}, {"request", "-h"}, {"status", "-h"}, {"dlq", "list", "-h"}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), args, nil, nil, &out, &out); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+}

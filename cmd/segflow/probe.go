@@ -26,7 +26,6 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if fs.NArg() != 1 {
-		fs.Usage()
 		return fmt.Errorf("probe takes one URL: %w", errUsage)
 	}
 	u, err := url.Parse(fs.Arg(0))

@@ -91,9 +91,6 @@ func runRequest(ctx context.Context, args, environ []string, stdin io.Reader, st
 	timeout := fs.Duration("timeout", 30*time.Minute, "how long to follow the request before giving up (it goes on)")
 	detach := fs.Bool("detach", false, "publish, print the request id and exit without following")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if fs.NArg() > 1 {

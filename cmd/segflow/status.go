@@ -37,9 +37,6 @@ func runStatus(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 	}
 	asJSON := fs.Bool("json", false, "print the record as JSON")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if fs.NArg() != 1 {

@@ -48,9 +48,6 @@ func runWatch(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	all := fs.Bool("all", false, "start from the first message the stream holds")
 	asJSON := fs.Bool("json", false, "print each event as it is stored (CloudEvents JSON), one a line")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	if fs.NArg() > 0 {
