@@ -89,7 +89,7 @@ func runDLQList(ctx context.Context, args, environ []string, stdout, stderr io.W
 	}
 	if *asJSON {
 		for _, d := range dls {
-			b, err := json.Marshal(d.letter)
+			b, err := json.Marshal(d)
 			if err != nil {
 				return err
 			}
@@ -102,8 +102,7 @@ func runDLQList(ctx context.Context, args, environ []string, stdout, stderr io.W
 		return nil
 	}
 	rows := [][]string{{"STAGE", "SEQ", "REQUEST", "DELIVERIES", "RECEIVED", "REASON"}}
-	for _, d := range dls {
-		l := d.letter
+	for _, l := range dls {
 		received := "-"
 		if !l.Received.IsZero() {
 			received = clock(l.Received)
@@ -151,24 +150,23 @@ func runDLQReplay(ctx context.Context, args, environ []string, stdout, stderr io
 		return err
 	}
 	if !*all {
-		var found *deadLetter
+		var found *events.DeadLetter
 		for i := range dls {
-			if dls[i].letter.StreamSequence == seq {
+			if dls[i].StreamSequence == seq {
 				found = &dls[i] // the last one, if forwarded twice
 			}
 		}
 		if found == nil {
 			return fmt.Errorf("no dead letter of the %s for stream message %d on %s (segflow dlq list %s)", stage, seq, dlqSubject(c, stage), stage)
 		}
-		dls = []deadLetter{*found}
+		dls = []events.DeadLetter{*found}
 	}
 	if len(dls) == 0 {
 		fmt.Fprintf(stderr, "no dead letters on %s\n", dlqSubject(c, stage))
 		return nil
 	}
 	var replayed, dup int
-	for _, d := range dls {
-		l := d.letter
+	for _, l := range dls {
 		ack, err := c.js.PublishMsg(ctx, l.ReplayMsg())
 		if err != nil {
 			return fmt.Errorf("replaying the %s's dead letter of stream message %d to %s: %w", l.Stage, l.StreamSequence, l.Subject, err)
@@ -192,16 +190,10 @@ func runDLQReplay(ctx context.Context, args, environ []string, stdout, stderr io
 	return nil
 }
 
-// deadLetter is a dead letter and where it is stored.
-type deadLetter struct {
-	seq    uint64 // of the dead letter itself
-	letter events.DeadLetter
-}
-
 // readDeadLetters reads the dead letters of stage (all stages when
 // empty) kept in the stream, oldest first.
-func readDeadLetters(ctx context.Context, c *pipelineClient, stage events.Stage, stderr io.Writer) ([]deadLetter, error) {
-	var out []deadLetter
+func readDeadLetters(ctx context.Context, c *pipelineClient, stage events.Stage, stderr io.Writer) ([]events.DeadLetter, error) {
+	var out []events.DeadLetter
 	var bad int
 	err := c.scan(ctx, []string{dlqSubject(c, stage)}, time.Time{}, func(m jetstream.Msg) bool {
 		_, d, err := events.DecodeAs[events.DeadLetter](m.Data())
@@ -209,12 +201,7 @@ func readDeadLetters(ctx context.Context, c *pipelineClient, stage events.Stage,
 			bad++
 			return true
 		}
-		md, _ := m.Metadata()
-		var seq uint64
-		if md != nil {
-			seq = md.Sequence.Stream
-		}
-		out = append(out, deadLetter{seq: seq, letter: d})
+		out = append(out, d)
 		return true
 	})
 	if err != nil {

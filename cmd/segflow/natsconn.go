@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -201,13 +202,8 @@ func (c *pipelineClient) scan(ctx context.Context, subjects []string, start time
 	return nil
 }
 
-// followSubjects are the subjects of a request's progress: the four
-// outputs, the five failures and the dead letters.
+// followSubjects are the subjects of a request's progress: every subject
+// of the pipeline but its input.
 func (c *pipelineClient) followSubjects() []string {
-	s := c.subjects
-	return []string{
-		s.DefinitionCreated, s.JobSucceeded, s.ExportSucceeded, s.BatchReady,
-		s.RequestRejected, s.DefinitionFailed, s.JobFailed, s.ExportFailed, s.BatchFailed,
-		s.DeadLetters(),
-	}
+	return slices.DeleteFunc(c.subjects.All(), func(s string) bool { return s == c.subjects.Requested })
 }

@@ -528,7 +528,11 @@ func (r followResult) report(stdout, stderr io.Writer, asJSON bool) error {
 	case events.DeadLetter:
 		fmt.Fprintf(stderr, "request %s was dead-lettered by the %s after %d deliveries:\n", r.id, p.Stage, p.Deliveries)
 		fmt.Fprintf(stderr, "  reason:     %s\n", orNone(p.Reason))
-		fmt.Fprintf(stderr, "  replay:     segflow dlq replay %s %d\n", p.Stage, p.StreamSequence)
+		replay := p.Replay
+		if replay == "" {
+			replay = fmt.Sprintf("segflow dlq replay %s %d", p.Stage, p.StreamSequence)
+		}
+		fmt.Fprintf(stderr, "  replay:     %s\n", replay)
 		return fmt.Errorf("request %s was dead-lettered by the %s: %s", r.id, p.Stage, orNone(p.Reason))
 	}
 	return fmt.Errorf("request %s ended with an unexpected %s event", r.id, v.ev.Type)
@@ -779,10 +783,8 @@ func isTerminal(w io.Writer, environ []string) bool {
 	if !ok {
 		return false
 	}
-	for _, kv := range environ {
-		if kv == "TERM=dumb" {
-			return false
-		}
+	if term, _ := lookupEnv(environ, "TERM"); term == "dumb" {
+		return false
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0

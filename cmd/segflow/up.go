@@ -29,7 +29,7 @@ func runUp(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 		return fmt.Errorf("up takes no arguments, only SEGFLOW_* environment variables (see README): %w", errUsage)
 	}
 	if _, set := lookupEnv(environ, "SEGFLOW_UPS_SAMPLE_PROFILES"); !set {
-		environ = append(environ, "SEGFLOW_UPS_SAMPLE_PROFILES="+strconv.Itoa(upSampleProfiles))
+		environ = append(environ[:len(environ):len(environ)], "SEGFLOW_UPS_SAMPLE_PROFILES="+strconv.Itoa(upSampleProfiles))
 	}
 	_, externalPlatform := lookupEnv(environ, "SEGFLOW_PLATFORM_URL")
 	_, externalNATS := lookupEnv(environ, "SEGFLOW_NATS_URL")
