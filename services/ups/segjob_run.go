@@ -64,14 +64,20 @@ func newSegmentJobs(dir string, jobs *segmentJobStore, defs *definitionStore, po
 		queue: make(chan jobKey, maxQueuedJobs), ctx: ctx, stop: stop, done: make(chan struct{}),
 		cancel: map[string]context.CancelFunc{},
 	}
-	for _, j := range jobs.unfinished() {
-		select {
-		case r.queue <- jobKey{j.caller(), j.ID}:
-		default:
-			// More than the queue holds: they wait for the next start.
-		}
-	}
 	go r.loop()
+	// The jobs a stop left unfinished, every one of them: the queue takes
+	// them as the runner frees room (more than it holds would otherwise
+	// stay NEW until another start).
+	backlog := jobs.unfinished()
+	go func() {
+		for _, j := range backlog {
+			select {
+			case r.queue <- jobKey{j.caller(), j.ID}:
+			case <-r.ctx.Done():
+				return
+			}
+		}
+	}()
 	return r, nil
 }
 
@@ -332,12 +338,13 @@ func (p passResult) metrics(segs []segmentJobEntry) segmentJobMetrics {
 // memberships. Segments that use others of the pass through inSegment
 // come after them; a segment using one evaluated under another merge
 // policy reads its memberships from before the pass. A segment listed
-// twice (by two jobs) is evaluated once.
+// twice (by two jobs) is evaluated once, as the later entry (of the newer
+// job) has it: the definition may have changed between the two.
 func (r *segmentJobs) evaluate(ctx context.Context, c Caller, entries []segmentJobEntry) (passResult, error) {
 	res := passResult{segments: map[string]segmentOutcome{}, byPolicy: map[string]int64{}}
 	byPolicy := map[string][]evalSegment{}
 	deps := map[string][]string{}
-	for _, s := range entries {
+	for _, s := range slices.Backward(entries) {
 		if _, dup := deps[s.SegmentID]; dup {
 			continue
 		}

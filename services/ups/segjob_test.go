@@ -1,6 +1,7 @@
 package ups
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -324,5 +325,35 @@ func TestSegmentJobsShareAPass(t *testing.T) {
 		if job.Status != jobSucceeded || len(c) != 1 || c[ids[i]] != want[ids[i]] || job.Metrics.TotalProfiles != 30 {
 			t.Errorf("job %d: %s %v total %d, want %s: %d", i, job.Status, c, job.Metrics.TotalProfiles, ids[i], want[ids[i]])
 		}
+	}
+}
+
+// Two jobs of one pass that list the same segment with different
+// expressions (the definition changed in between) evaluate it as the
+// newer job has it.
+func TestSegmentJobsEvaluateTheNewestExpression(t *testing.T) {
+	e := newCatEnv(t)
+	profiles := e.createDataset(catDev, "prod", fmt.Sprintf(profileClassBody, "profiles"))
+	var lines strings.Builder
+	for i := range 6 {
+		fmt.Fprintf(&lines, `{"identityMap":{"ECID":[{"id":"e%d","primary":true}]},"homeAddress":{"countryCode":%q}}`+"\n", i, []string{"US", "FR", "DE"}[i%3])
+	}
+	e.waitBatch(catDev, e.ingestBatch(catDev, profiles, false, map[string]string{"p.json": lines.String()}))
+	id := e.createSegment("s", `homeAddress.countryCode = "US"`)
+	rec := e.call(catDev, "prod", http.MethodPost, segmentJobsBase, fmt.Sprintf(`[{"segmentId":%q}]`, id))
+	var job SegmentJob
+	if err := json.Unmarshal(rec.Body.Bytes(), &job); err != nil || rec.Code != http.StatusOK || len(job.Segments) != 1 {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	e.waitSegmentJob(job.ID)
+	older := job.Segments[0]
+	newer := older
+	newer.Segment.Expression.Value = `homeAddress.countryCode = "IT"`
+	res, err := e.srv.segJobs.evaluate(context.Background(), devCaller("prod"), []segmentJobEntry{older, newer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.segments[id].qualifying; got != 0 {
+		t.Errorf("%d profiles qualify: the older expression was evaluated", got)
 	}
 }
