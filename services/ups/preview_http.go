@@ -106,33 +106,20 @@ func parsePredicate(req previewRequest) (*pql.Query, error) {
 	if req.PredicateExpression == nil || strings.TrimSpace(*req.PredicateExpression) == "" {
 		return nil, badRequestf("predicateExpression is required: a PQL query, such as homeAddress.countryCode = \"US\"")
 	}
-	expr := *req.PredicateExpression
-	var (
-		q      *pql.Query
-		err    error
-		format string
-	)
-	switch t := req.PredicateType; t {
-	case "", previewFormatText, "PQL", "pql":
-		format = previewFormatText
-		q, err = pql.Parse(expr)
-	case previewFormatJSON:
-		format = previewFormatJSON
-		q, err = pql.ParseJSON([]byte(expr))
+	format := req.PredicateType
+	switch format {
+	case "", "PQL", "pql":
+		format = formatPQLText
+	case formatPQLText, formatPQLJSON:
 	default:
-		return nil, badRequestf("predicateType %q is invalid: use %s (or %s)", truncate(t, 50), previewFormatText, previewFormatJSON)
+		return nil, badRequestf("predicateType %q is invalid: use %s (or %s)", truncate(format, 50), formatPQLText, formatPQLJSON)
 	}
+	q, err := parsePQL(format, *req.PredicateExpression)
 	if err != nil {
 		return nil, badRequestf("predicateExpression is not valid %s: %v", format, err)
 	}
 	return q, nil
 }
-
-// The predicate formats.
-const (
-	previewFormatText = "pql/text"
-	previewFormatJSON = "pql/json"
-)
 
 // rule is the merge rule of a preview: the named merge policy's, or the
 // sandbox's default one's; graphType, when given, picks the identity
@@ -149,7 +136,7 @@ func (h *previewHTTP) rule(c Caller, req previewRequest) (mergeRule, error) {
 	case err == nil:
 		rule = pol.rule()
 	case errors.Is(err, errNoDefaultMergePolicy):
-		rule = mergeRule{Graph: graphNone, Attribute: mergeTimestampOrdered}
+		rule = builtinPolicy(c, 0).rule()
 	case errors.Is(err, errMergePolicyNotFound):
 		return mergeRule{}, badRequestf("mergePolicyId %q is not a merge policy of this sandbox", truncate(req.MergePolicyID, 100))
 	default:

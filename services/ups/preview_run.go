@@ -117,9 +117,7 @@ type previewRun struct {
 	key     previewKey
 	caller  Caller
 	created time.Time // also the evaluation time of the query
-	plan    *pql.Plan
-	spec    scanSpec
-	pass    *segmentPass // sets the inSegment bits of memberships from segment jobs
+	pass    *segmentPass // the compiled query (plans[0], spec); sets the inSegment bits of memberships from segment jobs
 	cancel  context.CancelFunc
 	// The knobs of previews, as they were when the run was made.
 	sampling samplingRule
@@ -219,8 +217,6 @@ func (ps *previews) prepare(c Caller, q *pql.Query, rule mergeRule) (*previewRun
 		key:      previewKey{App: previewApp(c), QueryID: newPolicyID(), Execution: 0},
 		caller:   c,
 		created:  now,
-		plan:     pass.plans[0],
-		spec:     pass.spec,
 		pass:     pass,
 		counts:   make([]partCount, max(1, ps.parts)),
 		state:    previewNew,
@@ -392,8 +388,7 @@ type partState struct {
 	runner   *pql.Runner
 	bits     []uint64
 	ns       map[string]int64
-	ids      identityView
-	hasIDs   bool
+	ids      identityView // set with runner
 	kept     int
 	profiles []uint32
 }
@@ -406,22 +401,20 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 	// counts once started: count first (this groups the persons, which
 	// the scan then finds cached). Should a batch land in between, the
 	// statistics still use the scan's own count.
-	n := ps.store.previewPopulation(c, r.spec.rule)
+	n := ps.store.previewPopulation(c, r.pass.spec.rule)
 	rate := r.sampling.rate(n)
 	r.total.Store(int64(n))
 	r.expected.Store(expectedRows(n, rate))
 	states := make([]partState, len(r.counts))
 	opt := scanOptions{Parts: len(r.counts), Workers: r.workers, Sample: rate, Seed: r.seed, Total: &r.total}
-	info, err := ps.store.scan(ctx, c, r.spec, opt, func(part int, sp *scanPerson) error {
+	info, err := ps.store.scan(ctx, c, r.pass.spec, opt, func(part int, sp *scanPerson) error {
 		st, cnt := &states[part], &r.counts[part]
 		if st.runner == nil {
-			st.runner = r.plan.NewRunner(r.created)
+			st.runner = r.pass.plans[0].NewRunner(r.created)
 			st.ns = map[string]int64{}
-		}
-		if !st.hasIDs {
 			// The table does not change during the scan (it holds the
 			// store's read lock), and a view stays valid after it.
-			st.ids, st.hasIDs = sp.sc.ids.view(), true
+			st.ids = sp.sc.ids.view()
 		}
 		bits := r.pass.externalBits(st.bits, sp.Identity)
 		st.bits = bits
@@ -461,7 +454,7 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 		for ns, k := range st.ns {
 			byNS[ns] += k
 		}
-		if st.hasIDs && st.ids.len() > res.ids.len() {
+		if st.runner != nil && st.ids.len() > res.ids.len() {
 			res.ids = st.ids
 		}
 		// Parts are contiguous ranges in person order: taken in order,
