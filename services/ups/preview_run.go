@@ -116,7 +116,7 @@ func (ps *previews) close() {
 type previewRun struct {
 	key     previewKey
 	caller  Caller
-	created time.Time // also the evaluation time of the query
+	created time.Time    // also the evaluation time of the query
 	pass    *segmentPass // the compiled query (plans[0], spec); sets the inSegment bits of memberships from segment jobs
 	cancel  context.CancelFunc
 	// The knobs of previews, as they were when the run was made.
