@@ -291,7 +291,7 @@ func Publish(ctx context.Context, js jetstream.Publisher, subject string, e Even
 	if err != nil {
 		return nil, err
 	}
-	ack, err := js.PublishMsg(ctx, m, append([]jetstream.PublishOpt{jetstream.WithMsgID(e.ID)}, opts...)...)
+	ack, err := js.PublishMsg(ctx, m, opts...) // m carries Nats-Msg-Id
 	if err != nil {
 		return nil, fmt.Errorf("publishing %s to %s: %w", e.Type, subject, err)
 	}

@@ -151,16 +151,7 @@ func (l Labels) MarshalJSON() ([]byte, error) {
 }
 
 // Clone copies the labels (nil stays nil).
-func (l Labels) Clone() Labels {
-	if l == nil {
-		return nil
-	}
-	c := make(Labels, len(l))
-	for k, v := range l {
-		c[k] = v
-	}
-	return c
-}
+func (l Labels) Clone() Labels { return maps.Clone(l) }
 
 // EventType is TypeRequested.
 func (Request) EventType() string { return TypeRequested }

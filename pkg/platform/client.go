@@ -196,6 +196,8 @@ type call struct {
 	idempotent bool
 	// header holds more request headers (x-profile-instance-id).
 	header http.Header
+	// sandbox is the call's sandbox, resolved once by do.
+	sandbox string
 	// out, if set, receives the 2xx JSON answer.
 	out any
 }
@@ -207,6 +209,11 @@ const maxAnswerBytes = 64 << 20
 // do sends a call with the gateway headers and a token, retrying what is
 // safe to retry, and refreshing the token once on a 401.
 func (c *Client) do(ctx context.Context, cl call) error {
+	sandbox, err := c.sandbox(ctx)
+	if err != nil {
+		return fmt.Errorf("platform: %s: %w", cl.op, err)
+	}
+	cl.sandbox = sandbox
 	var body []byte
 	if cl.jsonBody != nil {
 		var err error
@@ -319,9 +326,7 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 		// The gateway wants a content type on every write, even an empty one.
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if err := c.setHeaders(req, token, reqID); err != nil {
-		return err
-	}
+	c.setHeaders(req, token, reqID, cl.sandbox)
 	for k, v := range cl.header {
 		req.Header[k] = append([]string(nil), v...)
 	}
@@ -352,20 +357,14 @@ func (c *Client) attempt(ctx context.Context, cl call, target string, body []byt
 	return nil
 }
 
-// setHeaders sets the gateway headers every call carries, in the sandbox
-// of the request's context (WithSandbox) or the client's.
-func (c *Client) setHeaders(req *http.Request, token, reqID string) error {
-	sandbox, err := c.sandbox(req.Context())
-	if err != nil {
-		return err
-	}
+// setHeaders sets the gateway headers every call carries.
+func (c *Client) setHeaders(req *http.Request, token, reqID, sandbox string) {
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("x-api-key", c.cfg.ClientID)
 	req.Header.Set("x-gw-ims-org-id", c.cfg.OrgID)
 	req.Header.Set("x-sandbox-name", sandbox)
 	req.Header.Set("x-request-id", reqID)
 	req.Header.Set("Accept", "application/json")
-	return nil
 }
 
 // newRequestID is the x-request-id of one call, the same for its retries

@@ -230,12 +230,17 @@ func (c *Client) Download(ctx context.Context, fileID, path string, w io.Writer)
 	if fileID == "" || path == "" {
 		return 0, errors.New("platform: Download: a file id and a path are required")
 	}
+	sandbox, err := c.sandbox(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("platform: Download: %w", err)
+	}
 	d := &download{
-		c:      c,
-		target: c.base + exportBase + "/files/" + escape(fileID) + "?" + url.Values{"path": {path}}.Encode(),
-		reqID:  newRequestID(),
-		w:      &countingWriter{w: w},
-		total:  -1,
+		c:       c,
+		sandbox: sandbox,
+		target:  c.base + exportBase + "/files/" + escape(fileID) + "?" + url.Values{"path": {path}}.Encode(),
+		reqID:   newRequestID(),
+		w:       &countingWriter{w: w},
+		total:   -1,
 	}
 	return d.run(ctx)
 }
@@ -245,6 +250,7 @@ type download struct {
 	c         *Client
 	target    string
 	reqID     string
+	sandbox   string
 	w         *countingWriter // n is the offset reached
 	total     int64           // the file's length; -1 until known
 	validator string          // ETag (strong) or Last-Modified of the first answer
@@ -318,9 +324,7 @@ func (d *download) attempt(ctx context.Context, token string) error {
 	if err != nil {
 		return fmt.Errorf("platform: Download: %w", err)
 	}
-	if err := c.setHeaders(req, token, d.reqID); err != nil {
-		return err
-	}
+	c.setHeaders(req, token, d.reqID, d.sandbox)
 	req.Header.Set("Accept", "*/*")
 	offset := d.w.n
 	if offset > 0 {

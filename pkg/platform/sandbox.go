@@ -14,14 +14,15 @@ func WithSandbox(ctx context.Context, name string) context.Context {
 	return context.WithValue(ctx, sandboxKey{}, name)
 }
 
-// sandbox is the sandbox a call with ctx works in.
+// sandbox is the sandbox a call with ctx works in, checked once per call
+// (before any token is fetched).
 func (c *Client) sandbox(ctx context.Context) (string, error) {
 	name, ok := ctx.Value(sandboxKey{}).(string)
 	if !ok || name == "" {
 		return c.cfg.Sandbox, nil
 	}
 	if !sandboxName.MatchString(name) {
-		return "", fmt.Errorf("platform: %q is not a sandbox name: lowercase letters, digits and dashes", name)
+		return "", fmt.Errorf("%q is not a sandbox name: lowercase letters, digits and dashes", name)
 	}
 	return name, nil
 }
