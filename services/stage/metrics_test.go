@@ -144,3 +144,42 @@ func TestConsumerCollectorShowsTheQueueInFrontOfAStage(t *testing.T) {
 		t.Errorf("lint: %v %v", problems, err)
 	}
 }
+
+// A damaged intent record cannot be mended by retrying: the request
+// fails at once, saying which key to delete.
+func TestDamagedIntentFailsTheRequest(t *testing.T) {
+	env := stagetest.Start(t, nil)
+	metrics, err := stage.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &segmenterLike{calls: map[string]int{}, seen: map[string][]events.Intent{}}
+	r := &stage.Runner[events.DefinitionCreated]{
+		Stage: events.StageSegmenter, Handler: h, Pipeline: env.Pipeline, JS: env.JS,
+		Config:  stage.Config{Concurrency: 1, ShutdownTimeout: time.Second, Deadline: time.Hour},
+		Metrics: metrics, Log: zerolog.Nop(),
+	}
+	key := events.IntentKey(events.StageSegmenter, "r-damaged")
+	if _, err := env.Pipeline.Intents.Put(context.Background(), key, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	failed := env.Watch(t, env.Pipeline.Subjects.JobFailed)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	env.Publish(t, events.StageDefiner, definition("r-damaged", "ok"))
+	var f events.Failure
+	if err := stagetest.Next(t, failed).DecodeData(&f); err != nil || f.Retryable || f.Attempts != 1 || !strings.Contains(f.Reason, key) {
+		t.Errorf("job.failed %+v: %v", f, err)
+	}
+	h.mu.Lock()
+	calls := h.calls["r-damaged"]
+	h.mu.Unlock()
+	if calls != 0 {
+		t.Errorf("the handler ran %d times over a damaged intent", calls)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

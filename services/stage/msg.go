@@ -84,7 +84,8 @@ func (m *Msg) loadIntent(ctx context.Context) error {
 		return fmt.Errorf("reading the %s intent of request %s: %w", m.stage, m.RequestID, err)
 	}
 	if err := json.Unmarshal(e.Value(), &m.Intent); err != nil {
-		return fmt.Errorf("intent of request %s is damaged: %w", m.RequestID, err)
+		// Retrying cannot mend it: fail the request, saying what to do.
+		return Fail("the %s intent record of request %s (key %q of the intents bucket) is damaged: %v; delete that key, then send the request again", m.stage, m.RequestID, events.IntentKey(m.stage, m.RequestID), err)
 	}
 	m.rev = e.Revision()
 	return nil

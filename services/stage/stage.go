@@ -227,6 +227,9 @@ func (r *Runner[In]) process(ctx context.Context, jm jetstream.Msg, in In, derr 
 	}
 	r.updateStatus(ctx, m, in, func(s *events.Status) { s.Begin(r.Stage, r.now()) })
 	if err := m.loadIntent(ctx); err != nil {
+		if pe := (*ProblemError)(nil); errors.As(err, &pe) {
+			return r.fail(ctx, jm, in, m, pe)
+		}
 		return r.retry(ctx, jm, in, m, err)
 	}
 
