@@ -32,19 +32,19 @@ func buildStages(ctx context.Context, d stageDeps, which []events.Stage) (out []
 			if err != nil {
 				return nil, closers, err
 			}
-			r = newRunner(d, st, definer.New(d.client, cfg, log), log)
+			r = newRunner(d, st, definer.New(d.client, cfg), log)
 		case events.StageSegmenter:
 			cfg, err := loadEnvConfig[segmenter.Config](ctx, d.environ)
 			if err != nil {
 				return nil, closers, err
 			}
-			r = newRunner(d, st, segmenter.New(d.client, cfg, log), log)
+			r = newRunner(d, st, segmenter.New(d.client, cfg), log)
 		case events.StageExporter:
 			cfg, err := loadEnvConfig[exporter.Config](ctx, d.environ)
 			if err != nil {
 				return nil, closers, err
 			}
-			h, err := exporter.New(d.client, cfg, log)
+			h, err := exporter.New(d.client, cfg)
 			if err != nil {
 				return nil, closers, err
 			}
@@ -58,7 +58,7 @@ func buildStages(ctx context.Context, d stageDeps, which []events.Stage) (out []
 			if err != nil {
 				return nil, closers, err
 			}
-			h, err := reader.New(d.client, cfg, log)
+			h, err := reader.New(d.client, cfg)
 			if err != nil {
 				return nil, closers, err
 			}

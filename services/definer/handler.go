@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/pkg/platform"
 	"github.com/segflow/segflow/pkg/pql"
@@ -30,7 +28,6 @@ const (
 type Handler struct {
 	client *platform.Client
 	cfg    Config
-	log    zerolog.Logger
 }
 
 var _ stage.Handler[events.Request] = (*Handler)(nil)
@@ -38,7 +35,7 @@ var _ stage.Handler[events.Request] = (*Handler)(nil)
 // New returns the definer over client. Zero fields of cfg take
 // DefaultConfig's values; the command validates cfg (Config.Validate)
 // before.
-func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
+func New(client *platform.Client, cfg Config) *Handler {
 	d := DefaultConfig()
 	if cfg.EstimateTimeout <= 0 {
 		cfg.EstimateTimeout = d.EstimateTimeout
@@ -49,7 +46,7 @@ func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
 	if cfg.EstimatePollMax < cfg.EstimatePoll {
 		cfg.EstimatePollMax = max(d.EstimatePollMax, cfg.EstimatePoll)
 	}
-	return &Handler{client: client, cfg: cfg, log: log}
+	return &Handler{client: client, cfg: cfg}
 }
 
 // Decode reads a segment request: bare JSON or a CloudEvents envelope

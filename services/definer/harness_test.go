@@ -39,7 +39,7 @@ func startHarness(t *testing.T, base string, cfg definer.Config) *harness {
 		rejected: stagetest.Collect[events.Failure](t, env, subj.RequestRejected),
 		failed:   stagetest.Collect[events.Failure](t, env, subj.DefinitionFailed),
 	}
-	h.Harness = stagetest.NewHarness[events.Request](env, events.StageDefiner, definer.New(h.client, cfg, stagetest.Log(t)))
+	h.Harness = stagetest.NewHarness[events.Request](env, events.StageDefiner, definer.New(h.client, cfg))
 	h.Run(t)
 	return h
 }

@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/segflow/segflow/services/exporter"
 	"github.com/segflow/segflow/services/stage/stagetest"
 )
@@ -46,7 +44,7 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.want, err)
 		}
-		if _, nerr := exporter.New(nil, c, zerolog.Nop()); nerr == nil {
+		if _, nerr := exporter.New(nil, c); nerr == nil {
 			t.Errorf("%s: New accepted it", tc.want)
 		}
 	}

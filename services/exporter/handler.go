@@ -53,7 +53,7 @@ func (h *Handler) busy(m *stage.Msg, step string) error {
 	if name != step || seq == 0 || seq == m.Sequence {
 		return nil
 	}
-	if age := h.now().Sub(m.Intent.Updated); age < h.cfg.CreateLease {
+	if age := time.Now().Sub(m.Intent.Updated); age < h.cfg.CreateLease {
 		return fmt.Errorf("another message of request %s (stream sequence %d) started %s %v ago; this one (%d) retries later", m.RequestID, seq, step, age.Round(time.Millisecond), m.Sequence)
 	}
 	return nil
@@ -77,29 +77,19 @@ const cancelTimeout = 30 * time.Second
 type Handler struct {
 	client *platform.Client
 	cfg    Config
-	log    zerolog.Logger
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
 }
 
 var _ stage.Handler[events.JobSucceeded] = (*Handler)(nil)
 
 // New returns the exporter over client. cfg must be valid.
-func New(client *platform.Client, cfg Config, log zerolog.Logger) (*Handler, error) {
+func New(client *platform.Client, cfg Config) (*Handler, error) {
 	if client == nil {
 		return nil, errors.New("exporter: a Platform client is required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{client: client, cfg: cfg, log: log}, nil
-}
-
-func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
+	return &Handler{client: client, cfg: cfg}, nil
 }
 
 // Decode reads a job.succeeded event. On error it keeps the request id of
@@ -117,7 +107,7 @@ func (h *Handler) Decode(body []byte, _ stage.Meta) (events.JobSucceeded, error)
 // Handle creates or reuses the dataset, creates the export job (once),
 // waits for it and returns export.succeeded.
 func (h *Handler) Handle(ctx context.Context, in events.JobSucceeded, m *stage.Msg) (events.Payload, error) {
-	start := h.now()
+	start := time.Now()
 	if !m.Intent.Started.IsZero() {
 		start = m.Intent.Started // a redelivery resumes the same work
 	}
@@ -150,7 +140,7 @@ func (h *Handler) Handle(ctx context.Context, in events.JobSucceeded, m *stage.M
 		DatasetWriteTimeMs:  job.Metrics.ACPDatasetWriteTime.TotalTimeInMs,
 	}
 	out.Timings.Begin(events.StageExporter, start)
-	out.Timings.End(events.StageExporter, h.now())
+	out.Timings.End(events.StageExporter, time.Now())
 	log.Info().Str("batch_id", out.BatchID).Int64("profiles", out.ProfileCount).Bool("dataset_reused", reused).Msg("export job succeeded")
 	return out, nil
 }
@@ -162,7 +152,7 @@ func (h *Handler) Handle(ctx context.Context, in events.JobSucceeded, m *stage.M
 func (h *Handler) wait(ctx context.Context, id platform.ExportJobID, m *stage.Msg, log zerolog.Logger) (platform.ExportJob, error) {
 	timeout := h.cfg.Timeout
 	if s := m.Intent.Started; !s.IsZero() {
-		if timeout = s.Add(h.cfg.Timeout).Sub(h.now()); timeout <= 0 {
+		if timeout = s.Add(h.cfg.Timeout).Sub(time.Now()); timeout <= 0 {
 			timeout = min(lastLook, h.cfg.Timeout) // one last look before giving up
 		}
 	}

@@ -44,7 +44,7 @@ func start(t *testing.T, client *platform.Client, cfg exporter.Config, pipe *eve
 // run starts a runner of a new exporter (another one after Stop).
 func (hs *harness) run(t *testing.T, client *platform.Client, cfg exporter.Config) {
 	t.Helper()
-	h, err := exporter.New(client, cfg, stagetest.Log(t))
+	h, err := exporter.New(client, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/segflow/segflow/pkg/platform"
 	"github.com/segflow/segflow/services/reader"
 	"github.com/segflow/segflow/services/stage/stagetest"
@@ -30,7 +28,7 @@ func TestConfigFromEnv(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	if _, err := reader.New(nil, reader.DefaultConfig(t.TempDir()), zerolog.Nop()); err == nil {
+	if _, err := reader.New(nil, reader.DefaultConfig(t.TempDir())); err == nil {
 		t.Error("New without a client")
 	}
 }
@@ -41,11 +39,11 @@ func TestNewOpensTheSink(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := reader.Config{SinkURL: "file://" + filepath.ToSlash(t.TempDir()) + "/missing/dir", ParallelFiles: 1}
-	if _, err := reader.New(c, cfg, zerolog.Nop()); err == nil || !strings.Contains(err.Error(), "SEGFLOW_SINK_URL") {
+	if _, err := reader.New(c, cfg); err == nil || !strings.Contains(err.Error(), "SEGFLOW_SINK_URL") {
 		t.Errorf("a sink directory that does not exist: %v", err)
 	}
 	cfg.SinkURL += "?create_dir=1"
-	h, err := reader.New(c, cfg, zerolog.Nop())
+	h, err := reader.New(c, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

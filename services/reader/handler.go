@@ -30,17 +30,14 @@ const stepStore = "store-files"
 type Handler struct {
 	client *platform.Client
 	cfg    Config
-	log    zerolog.Logger
 	sink   *sink
-	// Now is the clock; time.Now when nil.
-	Now func() time.Time
 }
 
 var _ stage.Handler[events.ExportSucceeded] = (*Handler)(nil)
 
 // New returns the reader over client, with the sink at cfg.SinkURL open.
 // Close closes the sink.
-func New(client *platform.Client, cfg Config, log zerolog.Logger) (*Handler, error) {
+func New(client *platform.Client, cfg Config) (*Handler, error) {
 	if client == nil {
 		return nil, errors.New("reader: a Platform client is required")
 	}
@@ -51,18 +48,11 @@ func New(client *platform.Client, cfg Config, log zerolog.Logger) (*Handler, err
 	if err != nil {
 		return nil, fmt.Errorf("SEGFLOW_SINK_URL: opening the sink: %w", err)
 	}
-	return &Handler{client: client, cfg: cfg, log: log, sink: s}, nil
+	return &Handler{client: client, cfg: cfg, sink: s}, nil
 }
 
 // Close closes the sink.
 func (h *Handler) Close() error { return h.sink.Close() }
-
-func (h *Handler) now() time.Time {
-	if h.Now != nil {
-		return h.Now()
-	}
-	return time.Now()
-}
 
 // Decode reads an export.succeeded event. On error it keeps the request
 // id of the envelope, if any, so that the failure is tied to its request.
@@ -78,7 +68,7 @@ func (h *Handler) Decode(body []byte, _ stage.Meta) (events.ExportSucceeded, err
 
 // Handle stores every file of the batch and returns batch.ready.
 func (h *Handler) Handle(ctx context.Context, in events.ExportSucceeded, m *stage.Msg) (events.Payload, error) {
-	start := h.now()
+	start := time.Now()
 	if m.Intent.Started.IsZero() {
 		ids := events.PlatformIDs{DatasetID: in.DatasetID, ExportJobID: in.ExportJobID, BatchID: in.BatchID}
 		if err := m.SaveIntent(ctx, stepStore, ids); err != nil {
@@ -145,7 +135,7 @@ func (h *Handler) Handle(ctx context.Context, in events.ExportSucceeded, m *stag
 
 	out := events.NewBatchReady(in, files)
 	out.Timings.Begin(events.StageReader, start)
-	out.Timings.End(events.StageReader, h.now())
+	out.Timings.End(events.StageReader, time.Now())
 	log.Info().Int("files", len(files)).Int64("rows", rows).Msg("batch stored")
 	return out, nil
 }

@@ -26,7 +26,7 @@ func start(t *testing.T, client *platform.Client, pipe *events.Config) *harness 
 	data := t.TempDir()
 	cfg := reader.DefaultConfig(data)
 	cfg.ParallelFiles = 2
-	h, err := reader.New(client, cfg, stagetest.Log(t))
+	h, err := reader.New(client, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

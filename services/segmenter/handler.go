@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/pkg/platform"
 	"github.com/segflow/segflow/services/stage"
@@ -36,7 +34,6 @@ const cancelTimeout = 30 * time.Second
 type Handler struct {
 	client *platform.Client
 	cfg    Config
-	log    zerolog.Logger
 }
 
 var _ stage.Handler[events.DefinitionCreated] = (*Handler)(nil)
@@ -44,7 +41,7 @@ var _ stage.Handler[events.DefinitionCreated] = (*Handler)(nil)
 // New returns the segmenter over client. Zero fields of cfg take
 // DefaultConfig's values; the command validates cfg (Config.Validate)
 // before.
-func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
+func New(client *platform.Client, cfg Config) *Handler {
 	d := DefaultConfig()
 	if cfg.JobTimeout <= 0 {
 		cfg.JobTimeout = d.JobTimeout
@@ -55,7 +52,7 @@ func New(client *platform.Client, cfg Config, log zerolog.Logger) *Handler {
 	if cfg.JobPollMax < cfg.JobPoll {
 		cfg.JobPollMax = max(d.JobPollMax, cfg.JobPoll)
 	}
-	return &Handler{client: client, cfg: cfg, log: log}
+	return &Handler{client: client, cfg: cfg}
 }
 
 // Decode reads a definition.created event. An event without a segment id

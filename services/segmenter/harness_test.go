@@ -33,7 +33,7 @@ func startHarness(t *testing.T, base string, cfg segmenter.Config) *harness {
 		succeeded: stagetest.Collect[events.JobSucceeded](t, env, subj.JobSucceeded),
 		failed:    stagetest.Collect[events.Failure](t, env, subj.JobFailed),
 	}
-	h.Harness = stagetest.NewHarness[events.DefinitionCreated](env, events.StageSegmenter, segmenter.New(h.client, cfg, stagetest.Log(t)))
+	h.Harness = stagetest.NewHarness[events.DefinitionCreated](env, events.StageSegmenter, segmenter.New(h.client, cfg))
 	h.Run(t)
 	return h
 }
