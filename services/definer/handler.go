@@ -203,7 +203,7 @@ func (h *Handler) estimate(ctx context.Context, req events.Request, q *pql.Query
 		case errors.Is(err, context.DeadlineExceeded):
 			return nil, stage.Fail("the estimate (preview %s) was not ready within SEGFLOW_ESTIMATE_TIMEOUT (%v): %v", id, h.cfg.EstimateTimeout, err)
 		case errors.As(err, &jf):
-			return nil, jobFailed("estimating the segment", err, jf, "WaitEstimate")
+			return nil, stage.JobFailed("estimating the segment", err, jf, "WaitEstimate")
 		default:
 			return nil, stage.Classify(ctx, "estimating the segment (preview "+id+")", err)
 		}
@@ -360,29 +360,4 @@ func fieldOf(msg string) string {
 		return "definition.name"
 	}
 	return ""
-}
-
-// jobFailed is the failure of Platform work that ended FAILED, with the
-// errors it reported.
-func jobFailed(what string, err error, jf *platform.JobFailedError, op string) error {
-	perr := stage.FromPlatform(what, err)
-	var pe *stage.ProblemError
-	if !errors.As(perr, &pe) {
-		return perr
-	}
-	msgs := make([]string, 0, len(jf.Errors))
-	code := ""
-	for _, je := range jf.Errors {
-		if je.Msg != "" {
-			msgs = append(msgs, je.Msg)
-		}
-		if code == "" {
-			code = je.Code
-		}
-	}
-	if len(msgs) == 0 {
-		msgs = append(msgs, fmt.Sprintf("%s %s is %s", jf.Kind, jf.ID, jf.Status))
-	}
-	pe.PlatformError = &events.PlatformError{Code: code, Message: strings.Join(msgs, "; "), Operation: op}
-	return pe
 }

@@ -173,7 +173,7 @@ func (h *Handler) wait(ctx context.Context, id platform.ExportJobID, m *stage.Ms
 		log.Debug().Int("polls", polls).Msg("export job done")
 		return job, nil
 	case errors.As(err, &jf):
-		return job, jobFailed(jf)
+		return job, stage.JobFailed("the export job failed", err, jf, "WaitExportJob")
 	case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
 		what := "it was cancelled"
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelTimeout)
@@ -408,18 +408,6 @@ func exports(j platform.ExportJob, segmentID string) bool {
 		}
 	}
 	return false
-}
-
-// jobFailed is the permanent failure of a FAILED export job, carrying the
-// job's first error as the Platform's.
-func jobFailed(jf *platform.JobFailedError) error {
-	p := events.Problem{Reason: fmt.Sprintf("the export job failed: %v", jf)}
-	pe := &events.PlatformError{Operation: "WaitExportJob", Message: jf.Status}
-	if len(jf.Errors) > 0 {
-		pe.Code, pe.Message = jf.Errors[0].Code, jf.Errors[0].Msg
-	}
-	p.PlatformError = pe
-	return &stage.ProblemError{Problem: p}
 }
 
 // withPlatform is a permanent failure for reason, carrying the Platform's

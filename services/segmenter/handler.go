@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"strings"
 	"time"
 
 	"github.com/segflow/segflow/pkg/events"
@@ -197,7 +196,7 @@ func (h *Handler) wait(ctx context.Context, jobID string, m *stage.Msg) (platfor
 	case ctx.Err() != nil:
 		return j, fmt.Errorf("waiting for segment job %s: %w", jobID, err)
 	case errors.As(err, &jf):
-		return j, jobFailed("the segment job "+jobID+" did not succeed", err, jf)
+		return j, stage.JobFailed("the segment job "+jobID+" did not succeed", err, jf, "WaitSegmentJob")
 	case errors.Is(err, context.DeadlineExceeded):
 		cctx, cancel := context.WithTimeout(ctx, cancelTimeout)
 		defer cancel()
@@ -233,29 +232,4 @@ func millis(t platform.JobTiming) int64 {
 		return t.EndTimeInMs - t.StartTimeInMs
 	}
 	return 0
-}
-
-// jobFailed is the failure of a job that ended FAILED or CANCELLED, with
-// the errors it reported as the Platform's error.
-func jobFailed(what string, err error, jf *platform.JobFailedError) error {
-	perr := stage.FromPlatform(what, err)
-	var pe *stage.ProblemError
-	if !errors.As(perr, &pe) {
-		return perr
-	}
-	msgs := make([]string, 0, len(jf.Errors))
-	code := ""
-	for _, je := range jf.Errors {
-		if je.Msg != "" {
-			msgs = append(msgs, je.Msg)
-		}
-		if code == "" {
-			code = je.Code
-		}
-	}
-	if len(msgs) == 0 {
-		msgs = append(msgs, fmt.Sprintf("%s %s is %s", jf.Kind, jf.ID, jf.Status))
-	}
-	pe.PlatformError = &events.PlatformError{Code: code, Message: strings.Join(msgs, "; "), Operation: "WaitSegmentJob"}
-	return pe
 }

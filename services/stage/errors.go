@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/segflow/segflow/pkg/events"
 	"github.com/segflow/segflow/pkg/platform"
@@ -53,6 +54,32 @@ func FromPlatform(what string, err error) error {
 		}
 	}
 	return &ProblemError{Problem: p, err: err}
+}
+
+// JobFailed is FromPlatform for a Platform job (estimate, segment job,
+// export job) that ended FAILED: err, of waiting for it, holds jf, whose
+// errors become the PlatformError of op.
+func JobFailed(what string, err error, jf *platform.JobFailedError, op string) error {
+	perr := FromPlatform(what, err)
+	var pe *ProblemError
+	if !errors.As(perr, &pe) {
+		return perr
+	}
+	msgs := make([]string, 0, len(jf.Errors))
+	code := ""
+	for _, je := range jf.Errors {
+		if je.Msg != "" {
+			msgs = append(msgs, je.Msg)
+		}
+		if code == "" {
+			code = je.Code
+		}
+	}
+	if len(msgs) == 0 {
+		msgs = append(msgs, fmt.Sprintf("%s %s is %s", jf.Kind, jf.ID, jf.Status))
+	}
+	pe.PlatformError = &events.PlatformError{Code: code, Message: strings.Join(msgs, "; "), Operation: op}
+	return pe
 }
 
 // Classify is FromPlatform for a call made under ctx, which stages use
