@@ -693,10 +693,6 @@ type pqFileWriter struct {
 	files  []exportFile
 }
 
-func newFileWriter(plan *pqPlan, dir, prefix string, maxRows int) *pqFileWriter {
-	return newFileWriterWith(newRowWriter(plan), dir, prefix, maxRows)
-}
-
 // newFileWriterWith writes with rw, a row writer of an earlier file
 // writer of the same plan whose files are closed: its buffers are grown
 // already.

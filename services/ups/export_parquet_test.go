@@ -448,3 +448,8 @@ func BenchmarkParquetRows(b *testing.B) {
 	}
 	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "rows/s")
 }
+
+// newFileWriter is a file writer with a row writer of its own.
+func newFileWriter(plan *pqPlan, dir, prefix string, maxRows int) *pqFileWriter {
+	return newFileWriterWith(newRowWriter(plan), dir, prefix, maxRows)
+}

@@ -994,19 +994,14 @@ func (m *exportMatcher) match(id uint32, out []bool) bool {
 		out[0] = true
 		return true
 	}
+	if !m.perBatch {
+		out[0] = m.any(id)
+		return out[0]
+	}
 	found := false
 	for i := range m.segs {
-		ok := m.segs[i].has(id)
-		if m.perBatch {
-			out[i] = ok
-		} else if ok {
-			out[0] = true
-			return true
-		}
-		found = found || ok
-	}
-	if !m.perBatch {
-		out[0] = false
+		out[i] = m.segs[i].has(id)
+		found = found || out[i]
 	}
 	return found
 }
