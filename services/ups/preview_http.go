@@ -378,7 +378,11 @@ func (h *previewHTTP) fail(w http.ResponseWriter, r *http.Request, id string, er
 	case errors.Is(err, errPreviewNotFound):
 		upsError(w, r, http.StatusNotFound, upsCodeNotFound, fmt.Sprintf("The preview %s is not found. Use a valid preview id and try again.", truncate(id, 200)))
 	case errors.Is(err, errTooManyPreviews):
-		upsError(w, r, http.StatusTooManyRequests, previewCodeTooMany, fmt.Sprintf("There are too many previews running in this sandbox (at most %d are kept). Try again at a later time.", h.runs.perScope))
+		w.Header().Set("Retry-After", "10")
+		upsError(w, r, http.StatusTooManyRequests, previewCodeTooMany, fmt.Sprintf("There are too many previews running in this sandbox (at most %d are kept, and running ones hold their place). Try again at a later time, or delete previews you no longer need (DELETE /data/core/ups/preview/{previewId}).", h.runs.perScope))
+	case errors.Is(err, errPreviewsClosed):
+		w.Header().Set("Retry-After", "10")
+		upsError(w, r, http.StatusServiceUnavailable, upsCodeInternal, "ups is shutting down: try again once it is back.")
 	default:
 		upsFail(w, r, h.log, "preview", truncate(id, 200), err)
 	}

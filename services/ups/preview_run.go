@@ -69,6 +69,9 @@ const (
 // errTooManyPreviews: every run the sandbox may keep is still running.
 var errTooManyPreviews = errors.New("too many previews running")
 
+// errPreviewsClosed: ups is shutting down and starts no preview.
+var errPreviewsClosed = errors.New("ups is shutting down")
+
 // errPreviewNotFound is also what another org's or sandbox's preview looks
 // like.
 var errPreviewNotFound = errors.New("preview not found")
@@ -238,7 +241,7 @@ func (ps *previews) launch(r *previewRun) error {
 	defer ps.mu.Unlock()
 	if ps.closed {
 		cancel()
-		return errors.New("ups is shutting down")
+		return errPreviewsClosed
 	}
 	// Sweep every sandbox: one that is never asked again must not keep
 	// its runs.
