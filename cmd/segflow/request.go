@@ -408,28 +408,35 @@ func (t *tracker) follow(ctx context.Context, prog *progress) (followResult, err
 	scanDone := make(chan error, 1)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	// onEvent takes one event; it reports whether the request ended.
+	onEvent := func(ev events.Event) bool {
+		if seen[ev.ID] {
+			return false
+		}
+		seen[ev.ID] = true
+		v, err := viewEvent(ev)
+		if err != nil {
+			prog.note(fmt.Sprintf("ignoring a malformed %s event: %v", ev.Type, err))
+			return false
+		}
+		if v.terminal() {
+			prog.line(v.line())
+			res.final = &v
+			return true
+		}
+		if v.stage != "" {
+			res.stages[v.stage] = v
+			prog.line(v.line())
+		}
+		return false
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
 		case ev := <-t.events:
-			if seen[ev.ID] {
-				continue
-			}
-			seen[ev.ID] = true
-			v, err := viewEvent(ev)
-			if err != nil {
-				prog.note(fmt.Sprintf("ignoring a malformed %s event: %v", ev.Type, err))
-				continue
-			}
-			if v.terminal() {
-				prog.line(v.line())
-				res.final = &v
+			if onEvent(ev) {
 				return res, nil
-			}
-			if v.stage != "" {
-				res.stages[v.stage] = v
-				prog.line(v.line())
 			}
 		case e, ok := <-updates:
 			if !ok {
@@ -474,11 +481,12 @@ func (t *tracker) follow(ctx context.Context, prog *progress) (followResult, err
 				})
 			}()
 		case err := <-scanDone:
-			// Events the scan found are handled before this: give them a
-			// moment to be picked first.
-			if len(t.events) > 0 {
-				go func() { time.Sleep(10 * time.Millisecond); scanDone <- err }()
-				continue
+			// The scan delivered what it found before it ended: take what
+			// still waits.
+			for len(t.events) > 0 {
+				if onEvent(<-t.events) {
+					return res, nil
+				}
 			}
 			if err != nil && ctx.Err() == nil {
 				prog.note(fmt.Sprintf("searching the stream for the request's last event: %v", err))
