@@ -328,18 +328,10 @@ func (t *benchTracker) snapshot(r *benchRequest) benchRequest {
 // unfinishedStatus is where the status bucket says an unfinished request
 // stands: "segmenter running", or "no status record".
 func (t *benchTracker) unfinishedStatus(ctx context.Context, id string) string {
-	kv, err := t.c.statusBucket(ctx)
-	if err != nil {
-		return err.Error()
-	}
-	e, err := kv.Get(ctx, events.StatusKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	st, _, err := t.c.requestStatus(ctx, id)
+	if errors.Is(err, errNoStatus) {
 		return "no status record: no stage took it"
 	}
-	if err != nil {
-		return err.Error()
-	}
-	st, err := events.DecodeStatus(e.Value())
 	if err != nil {
 		return err.Error()
 	}

@@ -137,6 +137,30 @@ func connectPipeline(ctx context.Context, environ []string, name string) (*pipel
 // Close closes the connection.
 func (c *pipelineClient) Close() { c.nc.Close() }
 
+// errNoStatus: the status bucket holds no record of the request.
+var errNoStatus = errors.New("no status")
+
+// requestStatus reads a request's status record, and its JSON as stored.
+// A missing one is errNoStatus, with what that can mean.
+func (c *pipelineClient) requestStatus(ctx context.Context, id string) (events.Status, []byte, error) {
+	kv, err := c.statusBucket(ctx)
+	if err != nil {
+		return events.Status{}, nil, err
+	}
+	e, err := kv.Get(ctx, events.StatusKey(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return events.Status{}, nil, fmt.Errorf("%w for request %s: unknown, not taken by the definer yet, or expired (SEGFLOW_STATUS_TTL)", errNoStatus, id)
+	}
+	if err != nil {
+		return events.Status{}, nil, fmt.Errorf("reading the status of request %s: %w", id, err)
+	}
+	st, err := events.DecodeStatus(e.Value())
+	if err != nil {
+		return events.Status{}, nil, fmt.Errorf("the status of request %s: %w", id, err)
+	}
+	return st, e.Value(), nil
+}
+
 // statusBucket finds the request status bucket.
 func (c *pipelineClient) statusBucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := c.js.KeyValue(ctx, c.cfg.StatusBucket())

@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/segflow/segflow/pkg/events"
 )
@@ -51,23 +48,12 @@ func runStatus(ctx context.Context, args, environ []string, stdout, stderr io.Wr
 		return err
 	}
 	defer c.Close()
-	kv, err := c.statusBucket(ctx)
+	st, raw, err := c.requestStatus(ctx, id)
 	if err != nil {
 		return err
 	}
-	e, err := kv.Get(ctx, events.StatusKey(id))
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return fmt.Errorf("no status for request %s: unknown, not taken by the definer yet, or expired (SEGFLOW_STATUS_TTL)", id)
-	}
-	if err != nil {
-		return fmt.Errorf("reading the status of request %s: %w", id, err)
-	}
-	st, err := events.DecodeStatus(e.Value())
-	if err != nil {
-		return fmt.Errorf("the status of request %s: %w", id, err)
-	}
 	if *asJSON {
-		return writeIndentedJSON(stdout, e.Value())
+		return writeIndentedJSON(stdout, raw)
 	}
 	printStatus(stdout, st, time.Now())
 	return nil
