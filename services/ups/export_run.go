@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -374,16 +373,15 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 	parts := min(4*workers, max(1, fragments/exportMinPartRows))
 	states := make([]*exportPart, parts)
 	emptyProfiles := filter.EmptyProfiles
-	// A part's files are finished when its last person is seen, and its
+	// A part's files are finished when the scan is done with it, and its
 	// row writers (their grown buffers) go to the next part.
-	var total atomic.Int64
 	var free exportWriters
-	lastOf := func(part int) int {
-		n := int(total.Load())
-		eff := max(1, min(parts, n)) // as the scan cuts parts
-		return (part+1)*n/eff - 1
-	}
-	opts := scanOptions{Parts: parts, Total: &total}
+	opts := scanOptions{Parts: parts, PartDone: func(part int) error {
+		if st := states[part]; st != nil {
+			return st.end(&free)
+		}
+		return nil
+	}}
 	if len(m.segs) > 0 {
 		// Only members can qualify: the others are not even decoded.
 		opts.Skip = func(id uint32) bool { return !m.any(id) }
@@ -394,15 +392,9 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 			st = newExportPart(lay, len(targets))
 			states[part] = st
 		}
-		if err := st.person(p, lay, m, minSeq, emptyProfiles, func(t int) *pqFileWriter {
+		return st.person(p, lay, m, minSeq, emptyProfiles, func(t int) *pqFileWriter {
 			return newFileWriterWith(free.get(lay.plan), filepath.Join(tmp, targets[t]), fmt.Sprintf("part-%05d", part), x.rowsPerFile)
-		}); err != nil {
-			return err
-		}
-		if int(p.Person) == lastOf(part) {
-			return st.end(&free)
-		}
-		return nil
+		})
 	})
 	if err == nil {
 		err = closeExportParts(states)

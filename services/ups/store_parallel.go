@@ -31,6 +31,10 @@ type scanOptions struct {
 	// the person out. An export of a segment's members reads only them.
 	// It is called from several goroutines.
 	Skip func(identity uint32) bool
+	// PartDone, when set, is called once a part's persons have all been
+	// handed over, from the goroutine that scanned it; an error stops the
+	// scan.
+	PartDone func(part int) error
 }
 
 // scanInfo is what a finished scan saw.
@@ -131,6 +135,12 @@ func (s *profileStore) scan(ctx context.Context, c Caller, spec scanSpec, opt sc
 				visited.Add(int64(seen))
 				if opt.Progress != nil {
 					opt.Progress.Add(int64(seen & 1023))
+				}
+				if opt.PartDone != nil {
+					if err := opt.PartDone(part); err != nil {
+						cancel(err)
+						return
+					}
 				}
 			}
 		}()
