@@ -187,6 +187,11 @@ func decodeEnvelope(b []byte) (Event, error) {
 	if err := json.Unmarshal(b, &attrs); err != nil || attrs == nil {
 		return Event{}, invalid("", "not a JSON object")
 	}
+	return envelopeFrom(attrs)
+}
+
+// envelopeFrom reads an envelope from its decoded top-level members.
+func envelopeFrom(attrs map[string]json.RawMessage) (Event, error) {
 	var e Event
 	var err error
 	str := func(name string, required bool) string {

@@ -199,7 +199,7 @@ func ParseRequestIn(body []byte, defaultSandbox string) (Request, error) {
 	fromEnvelope := false
 	var env Event
 	if _, ok := top["specversion"]; ok {
-		e, err := decodeEnvelope(body)
+		e, err := envelopeFrom(top)
 		if err != nil {
 			return r, err
 		}
