@@ -37,8 +37,12 @@ type Msg struct {
 	stage   events.Stage
 	intents jetstream.KeyValue
 	rev     uint64 // the intent's KV revision, 0 when absent
-	now     func() time.Time
-	polls   int
+	// status is the request's status record as this message last wrote
+	// it, at statusRev: the next update starts from it.
+	status    *events.Status
+	statusRev uint64
+	now       func() time.Time
+	polls     int
 }
 
 // Log is the message's logger (stage, request id, delivery).

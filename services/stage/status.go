@@ -27,6 +27,17 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 	for range 5 {
 		var s events.Status
 		var rev uint64
+		if m.status != nil {
+			// This message wrote the record last: skip reading it back.
+			// Should another write have come in between, the update fails
+			// on its revision and the loop reads the record.
+			s, rev, m.status = *m.status, m.statusRev, nil
+			change(&s)
+			if r.writeStatus(ctx, m, key, &s, rev) {
+				return
+			}
+			continue
+		}
 		e, err := kv.Get(ctx, key)
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
@@ -45,28 +56,42 @@ func (r *Runner[In]) updateStatus(ctx context.Context, m *Msg, in In, change fun
 			}
 		}
 		change(&s)
-		s.Updated = r.now()
-		data, err := s.Encode()
-		if err != nil {
-			m.log.Warn().Err(err).Msg("encoding the request status")
-			return
-		}
-		if rev == 0 {
-			_, err = kv.Create(ctx, key, data)
-		} else {
-			_, err = kv.Update(ctx, key, data, rev)
-		}
-		if err == nil {
-			return
-		}
-		// A lost race: ErrKeyRevisionMismatch covers both the single-replica
-		// and the replicated streams' error codes.
-		if !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			m.log.Warn().Err(err).Msg("writing the request status")
+		if r.writeStatus(ctx, m, key, &s, rev) {
 			return
 		}
 	}
 	m.log.Warn().Msg("the request status kept changing under this stage; not updated")
+}
+
+// writeStatus writes s over revision rev (0: a new record). It reports
+// false when another write came first, so the caller reads again; any
+// other failure is logged and ends the update (true).
+func (r *Runner[In]) writeStatus(ctx context.Context, m *Msg, key string, s *events.Status, rev uint64) bool {
+	s.Updated = r.now()
+	data, err := s.Encode()
+	if err != nil {
+		m.log.Warn().Err(err).Msg("encoding the request status")
+		return true
+	}
+	kv := r.Pipeline.Status
+	var next uint64
+	if rev == 0 {
+		next, err = kv.Create(ctx, key, data)
+	} else {
+		next, err = kv.Update(ctx, key, data, rev)
+	}
+	switch {
+	case err == nil:
+		m.status, m.statusRev = s, next
+		return true
+	// A lost race: ErrKeyRevisionMismatch covers both the single-replica
+	// and the replicated streams' error codes.
+	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return false
+	default:
+		m.log.Warn().Err(err).Msg("writing the request status")
+		return true
+	}
 }
 
 // stageIndex is the stage's place in the pipeline (-1 if none).
