@@ -92,15 +92,10 @@ func New(client *platform.Client, cfg Config) (*Handler, error) {
 	return &Handler{client: client, cfg: cfg}, nil
 }
 
-// Decode reads a job.succeeded event. On error it keeps the request id of
-// the envelope, if any, so that the failure is tied to its request.
+// Decode reads a job.succeeded event. (On error the runner takes the
+// request id from the envelope, so that the failure is tied to it.)
 func (h *Handler) Decode(body []byte, _ stage.Meta) (events.JobSucceeded, error) {
 	_, p, err := events.DecodeAs[events.JobSucceeded](body)
-	if err != nil && p.RequestID == "" {
-		if e, derr := events.Decode(body); derr == nil && events.ValidateRequestID(e.Subject) == nil {
-			p.RequestID = e.Subject
-		}
-	}
 	return p, err
 }
 

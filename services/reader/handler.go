@@ -54,15 +54,10 @@ func New(client *platform.Client, cfg Config) (*Handler, error) {
 // Close closes the sink.
 func (h *Handler) Close() error { return h.sink.Close() }
 
-// Decode reads an export.succeeded event. On error it keeps the request
-// id of the envelope, if any, so that the failure is tied to its request.
+// Decode reads an export.succeeded event. (On error the runner takes the
+// request id from the envelope, so that the failure is tied to it.)
 func (h *Handler) Decode(body []byte, _ stage.Meta) (events.ExportSucceeded, error) {
 	_, p, err := events.DecodeAs[events.ExportSucceeded](body)
-	if err != nil && p.RequestID == "" {
-		if e, derr := events.Decode(body); derr == nil && events.ValidateRequestID(e.Subject) == nil {
-			p.RequestID = e.Subject
-		}
-	}
 	return p, err
 }
 

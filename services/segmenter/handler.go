@@ -54,13 +54,10 @@ func New(client *platform.Client, cfg Config) *Handler {
 	return &Handler{client: client, cfg: cfg}
 }
 
-// Decode reads a definition.created event. An event without a segment id
-// cannot be worked on: the error fails it (job.failed).
+// Decode reads a definition.created event; one without a segment id
+// fails validation (job.failed).
 func (h *Handler) Decode(body []byte, _ stage.Meta) (events.DefinitionCreated, error) {
 	_, p, err := events.DecodeAs[events.DefinitionCreated](body)
-	if err == nil && p.Segment.ID == "" {
-		err = errors.New("definition.created has no segment id")
-	}
 	return p, err
 }
 

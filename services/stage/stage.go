@@ -201,7 +201,7 @@ func (r *Runner[In]) handle(ctx context.Context, jm jetstream.Msg) {
 
 	in, derr := r.Handler.Decode(jm.Data(), meta)
 	m := &Msg{
-		Meta: meta, RequestID: in.EventSubject(), stage: r.Stage, intents: r.Pipeline.Intents, now: r.now,
+		Meta: meta, RequestID: requestID(in, derr, jm.Data()), stage: r.Stage, intents: r.Pipeline.Intents, now: r.now,
 	}
 	m.log = r.Log.With().Str("stage", stage).Str("request_id", m.RequestID).Int("delivery", meta.Delivery).Logger()
 
@@ -269,6 +269,19 @@ func (r *Runner[In]) process(ctx context.Context, jm jetstream.Msg, in In, derr 
 	return outcomeSucceeded
 }
 
+// requestID is the request a message belongs to: its payload's, or, when
+// the payload could not be decoded, its envelope's subject, so that the
+// request still gets its failure event.
+func requestID(in events.Payload, derr error, body []byte) string {
+	if id := in.EventSubject(); id != "" || derr == nil {
+		return id
+	}
+	if e, err := events.Decode(body); err == nil && events.ValidateRequestID(e.Subject) == nil {
+		return e.Subject
+	}
+	return ""
+}
+
 // sandboxed is a payload that names the request's Platform sandbox: every
 // Platform call its handler makes goes there (an empty name: the client's).
 type sandboxed interface{ EventSandbox() string }
@@ -287,6 +300,7 @@ func asProblem(err error, rejected bool) *ProblemError {
 // acks the message.
 func (r *Runner[In]) fail(ctx context.Context, jm jetstream.Msg, in In, m *Msg, pe *ProblemError) string {
 	f := events.NewFailure(r.Stage, in, pe.Problem)
+	f.RequestID = m.RequestID // also when in could not be decoded
 	f.Rejected = pe.Rejected
 	f.Attempts = m.Delivery
 	f.PlatformIDs = events.MergeIDs(m.Intent.PlatformIDs, f.PlatformIDs)
@@ -337,6 +351,7 @@ func (r *Runner[In]) retry(ctx context.Context, jm jetstream.Msg, in In, m *Msg,
 		p.Retryable = true
 		if m.RequestID != "" {
 			f := events.NewFailure(r.Stage, in, p)
+			f.RequestID = m.RequestID
 			f.Attempts = m.Delivery
 			f.PlatformIDs = events.MergeIDs(m.Intent.PlatformIDs, f.PlatformIDs)
 			if _, err := r.publish(ctx, f); err != nil {
