@@ -183,23 +183,15 @@ var DefaultPoll = Backoff{Initial: 100 * time.Millisecond, Max: 2 * time.Second,
 // (errors.Is(err, ErrBatchFailed)). Transient errors keep it polling;
 // the context bounds the wait.
 func (c *Client) WaitBatch(ctx context.Context, id string, poll Backoff) (Batch, error) {
-	poll = poll.orDefault(DefaultPoll)
-	for n := 0; ; n++ {
-		b, err := c.Batch(ctx, id)
-		switch {
-		case err != nil && !Transient(err):
-			return Batch{}, err
-		case err == nil && b.Done():
-			if b.Status == BatchSuccess {
-				return b, nil
+	return waitFor(ctx, "WaitBatch", WaitOptions{Poll: poll.orDefault(DefaultPoll)},
+		func(ctx context.Context) (Batch, error) { return c.Batch(ctx, id) },
+		func(b Batch) (string, bool, error) {
+			switch {
+			case !b.Done():
+				return string(b.Status), false, nil
+			case b.Status == BatchSuccess:
+				return string(b.Status), true, nil
 			}
-			return b, &BatchFailedError{Batch: b}
-		}
-		if serr := sleep(ctx, poll.half(n)); serr != nil {
-			if err == nil {
-				err = fmt.Errorf("batch %s is still %s", id, b.Status)
-			}
-			return b, &stoppedError{op: "WaitBatch", ctxErr: serr, lastError: err}
-		}
-	}
+			return string(b.Status), true, &BatchFailedError{Batch: b}
+		})
 }
