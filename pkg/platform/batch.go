@@ -188,10 +188,10 @@ func (c *Client) WaitBatch(ctx context.Context, id string, poll Backoff) (Batch,
 		func(b Batch) (string, bool, error) {
 			switch {
 			case !b.Done():
-				return string(b.Status), false, nil
+				return b.Status, false, nil
 			case b.Status == BatchSuccess:
-				return string(b.Status), true, nil
+				return b.Status, true, nil
 			}
-			return string(b.Status), true, &BatchFailedError{Batch: b}
+			return b.Status, true, &BatchFailedError{Batch: b}
 		})
 }
