@@ -226,16 +226,28 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		target += "?" + cl.query.Encode()
 	}
 	reqID := newRequestID()
+	return c.withRetries(ctx, cl, func(ctx context.Context, tok string) (bool, bool, error) {
+		return false, false, c.attempt(ctx, cl, target, body, tok, reqID)
+	})
+}
+
+// withRetries makes attempts with a token until one succeeds, retrying
+// what is safe to retry (retryable) with backoff or the answer's
+// Retry-After, and refreshing the token once on a 401. try reports
+// whether the attempt made progress (a resumed download: the failures in a
+// row start again) and whether its error is final whatever it is.
+func (c *Client) withRetries(ctx context.Context, cl call, try func(ctx context.Context, tok string) (progressed, final bool, err error)) error {
 	refreshed := false
+	failures := 0  // attempts in a row that made no progress
 	var prev error // the previous attempt's error
-	for attempt := 0; ; attempt++ {
+	for {
 		tok, err := c.tokens.token(ctx)
 		if err != nil {
 			return err
 		}
-		err = c.attempt(ctx, cl, target, body, tok, reqID)
-		if err == nil {
-			return nil
+		progressed, final, err := try(ctx, tok)
+		if err == nil || final {
+			return err
 		}
 		if ctx.Err() != nil {
 			// An attempt the context cut short says nothing about the
@@ -258,17 +270,22 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			c.log.Debug().Str("operation", cl.op).Msg("platform: token refused, getting a new one")
 			continue
 		}
-		if attempt+1 >= c.retry.MaxAttempts || !retryable(cl, err) {
+		if progressed {
+			failures = 0 // it moved on: go on at once (after a short jitter)
+		} else {
+			failures++
+		}
+		if failures >= c.retry.MaxAttempts || !retryable(cl, err) {
 			return err
 		}
-		wait := c.retry.Backoff.full(attempt)
+		wait := c.retry.Backoff.full(max(failures-1, 0))
 		if isPE && pe.RetryAfter > 0 {
 			if pe.RetryAfter > c.retry.MaxRetryAfter {
 				return err
 			}
 			wait = pe.RetryAfter
 		}
-		c.log.Debug().Str("operation", cl.op).Int("attempt", attempt+1).Dur("wait", wait).AnErr("error", err).Msg("platform: retrying")
+		c.log.Debug().Str("operation", cl.op).Int("failures", failures).Dur("wait", wait).AnErr("error", err).Msg("platform: retrying")
 		if serr := sleep(ctx, wait); serr != nil {
 			return &stoppedError{op: cl.op, ctxErr: serr, lastError: err}
 		}

@@ -257,61 +257,13 @@ type download struct {
 }
 
 func (d *download) run(ctx context.Context) (int64, error) {
-	c := d.c
-	refreshed := false
-	failures := 0 // attempts in a row that made no progress
-	var prev error
-	for {
-		tok, err := c.tokens.token(ctx)
-		if err != nil {
-			return d.w.n, err
-		}
+	err := d.c.withRetries(ctx, call{op: "Download", method: http.MethodGet}, func(ctx context.Context, tok string) (bool, bool, error) {
 		before := d.w.n
-		err = d.attempt(ctx, tok)
-		if err == nil {
-			return d.w.n, nil
-		}
-		if d.w.err != nil { // w failed: nothing to retry
-			return d.w.n, err
-		}
-		if ctx.Err() != nil {
-			var ne *NetworkError
-			if prev != nil && errors.As(err, &ne) {
-				err = prev
-			}
-			return d.w.n, &stoppedError{op: "Download", ctxErr: ctx.Err(), lastError: err}
-		}
-		prev = err
-		var pe *Error
-		isPE := errors.As(err, &pe)
-		if isPE && pe.Status == http.StatusUnauthorized && !refreshed {
-			refreshed = true
-			c.tokens.invalidate(tok)
-			continue
-		}
-		if !retryable(call{method: http.MethodGet}, err) {
-			return d.w.n, err
-		}
-		if d.w.n > before {
-			failures = 0 // it moved on: resume at once (after a short jitter)
-		} else {
-			failures++
-		}
-		if failures >= c.retry.MaxAttempts {
-			return d.w.n, err
-		}
-		wait := c.retry.Backoff.full(max(failures-1, 0))
-		if isPE && pe.RetryAfter > 0 {
-			if pe.RetryAfter > c.retry.MaxRetryAfter {
-				return d.w.n, err
-			}
-			wait = pe.RetryAfter
-		}
-		c.log.Debug().Str("operation", "Download").Int64("offset", d.w.n).Int("failures", failures).Dur("wait", wait).AnErr("error", err).Msg("platform: resuming the download")
-		if serr := sleep(ctx, wait); serr != nil {
-			return d.w.n, &stoppedError{op: "Download", ctxErr: serr, lastError: err}
-		}
-	}
+		err := d.attempt(ctx, tok)
+		// The writer failed: nothing to retry.
+		return d.w.n > before, err != nil && d.w.err != nil, err
+	})
+	return d.w.n, err
 }
 
 // attempt makes one request and copies its body to w. nil means the file
