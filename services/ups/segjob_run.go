@@ -236,6 +236,16 @@ func (r *segmentJobs) run(c Caller, ids []string) {
 			jobs = append(jobs, job)
 		}
 	}
+	// A job whose own segments cannot be evaluated (a merge policy deleted
+	// since it was submitted) fails alone, not with the jobs it would
+	// share the pass with.
+	jobs = slices.DeleteFunc(jobs, func(j SegmentJob) bool {
+		err := r.check(c, j.Segments)
+		if err != nil {
+			r.failJob(c, j.ID, err)
+		}
+		return err != nil
+	})
 	if len(jobs) == 0 {
 		return
 	}
@@ -332,6 +342,35 @@ func (p passResult) metrics(segs []segmentJobEntry) segmentJobMetrics {
 		m.TotalProfiles = max(m.TotalProfiles, p.byPolicy[o.policy])
 	}
 	return m
+}
+
+// check reports why segments cannot be evaluated, if they cannot.
+func (r *segmentJobs) check(c Caller, segs []segmentJobEntry) error {
+	for _, s := range segs {
+		if _, err := parseExpression(s.Segment.Expression); err != nil {
+			return fmt.Errorf("segment %s: %w", s.SegmentID, err)
+		}
+		if _, err := r.policies.get(c, s.Segment.MergePolicyID); err != nil {
+			return fmt.Errorf("merge policy %s of segment %s: %w", s.Segment.MergePolicyID, s.SegmentID, err)
+		}
+	}
+	return nil
+}
+
+// failJob ends a started job FAILED with err.
+func (r *segmentJobs) failJob(c Caller, id string, err error) {
+	ended := r.now().UnixMilli()
+	if _, uerr := r.jobs.update(c, id, func(j *SegmentJob) bool {
+		if finished(j.Status) {
+			return false
+		}
+		j.Status = jobFailed
+		j.Errors = append(j.Errors, segmentJobError{Code: "0100-500", Msg: err.Error()})
+		j.Metrics.TotalTime.end(ended)
+		return true
+	}); uerr != nil {
+		r.log.Error().Err(uerr).Str("segment_job", id).Msg("failing segment job")
+	}
 }
 
 // evaluate runs segments, one pass per merge policy, and publishes their

@@ -357,3 +357,24 @@ func TestSegmentJobsEvaluateTheNewestExpression(t *testing.T) {
 		t.Errorf("%d profiles qualify: the older expression was evaluated", got)
 	}
 }
+
+// A job of a batch whose merge policy is gone fails alone: check names
+// it, and passes the others.
+func TestSegmentJobCheck(t *testing.T) {
+	e := newCatEnv(t)
+	id := e.createSegment("s", `homeAddress.countryCode = "US"`)
+	rec := e.call(catDev, "prod", http.MethodPost, segmentJobsBase, fmt.Sprintf(`[{"segmentId":%q}]`, id))
+	var job SegmentJob
+	if err := json.Unmarshal(rec.Body.Bytes(), &job); err != nil || len(job.Segments) != 1 {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	c := devCaller("prod")
+	if err := e.srv.segJobs.check(c, job.Segments); err != nil {
+		t.Errorf("a valid job: %v", err)
+	}
+	gone := job.Segments[0]
+	gone.Segment.MergePolicyID = "no-such-policy"
+	if err := e.srv.segJobs.check(c, []segmentJobEntry{gone}); err == nil || !strings.Contains(err.Error(), "no-such-policy") {
+		t.Errorf("a job whose merge policy is gone: %v", err)
+	}
+}
