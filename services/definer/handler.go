@@ -32,20 +32,9 @@ type Handler struct {
 
 var _ stage.Handler[events.Request] = (*Handler)(nil)
 
-// New returns the definer over client. Zero fields of cfg take
-// DefaultConfig's values; the command validates cfg (Config.Validate)
-// before.
+// New returns the definer over client. cfg must be valid
+// (Config.Validate), as the command checks it.
 func New(client *platform.Client, cfg Config) *Handler {
-	d := DefaultConfig()
-	if cfg.EstimateTimeout <= 0 {
-		cfg.EstimateTimeout = d.EstimateTimeout
-	}
-	if cfg.EstimatePoll <= 0 {
-		cfg.EstimatePoll = d.EstimatePoll
-	}
-	if cfg.EstimatePollMax < cfg.EstimatePoll {
-		cfg.EstimatePollMax = max(d.EstimatePollMax, cfg.EstimatePoll)
-	}
 	return &Handler{client: client, cfg: cfg}
 }
 

@@ -37,20 +37,9 @@ type Handler struct {
 
 var _ stage.Handler[events.DefinitionCreated] = (*Handler)(nil)
 
-// New returns the segmenter over client. Zero fields of cfg take
-// DefaultConfig's values; the command validates cfg (Config.Validate)
-// before.
+// New returns the segmenter over client. cfg must be valid
+// (Config.Validate), as the command checks it.
 func New(client *platform.Client, cfg Config) *Handler {
-	d := DefaultConfig()
-	if cfg.JobTimeout <= 0 {
-		cfg.JobTimeout = d.JobTimeout
-	}
-	if cfg.JobPoll <= 0 {
-		cfg.JobPoll = d.JobPoll
-	}
-	if cfg.JobPollMax < cfg.JobPoll {
-		cfg.JobPollMax = max(d.JobPollMax, cfg.JobPoll)
-	}
 	return &Handler{client: client, cfg: cfg}
 }
 
