@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -56,7 +54,7 @@ func benchUpEnv(environ []string, dataDir string) (env, tuning []string) {
 
 // inProcessUp is a "segflow up" running in this process.
 type inProcessUp struct {
-	// Where it listens, read from its banner.
+	// Where it listens.
 	natsURL, platformURL, metricsURL string
 
 	cancel context.CancelFunc
@@ -65,48 +63,25 @@ type inProcessUp struct {
 	err    error
 }
 
-var (
-	upNATSLine     = regexp.MustCompile(`^\s*NATS\s+(nats://\S+)`)
-	upPlatformLine = regexp.MustCompile(`^\s*Platform\s+(https?://\S+)`)
-	upMetricsLine  = regexp.MustCompile(`^\s*Metrics\s+(https?://\S+)`)
-)
-
 // startInProcessUp runs "segflow up" with environ until stop, its logs
-// going to logs, and returns once its banner says where it listens.
+// going to logs, and returns once it says where it listens.
 func startInProcessUp(ctx context.Context, environ []string, logs io.Writer) (*inProcessUp, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	u := &inProcessUp{cancel: cancel, done: make(chan error, 1)}
-	pr, pw := io.Pipe()
-	go func() {
-		err := run(ctx, []string{"up"}, environ, nil, pw, logs)
-		pw.Close()
-		u.done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		if m := upNATSLine.FindStringSubmatch(line); m != nil {
-			u.natsURL = m[1]
-		}
-		if m := upPlatformLine.FindStringSubmatch(line); m != nil {
-			u.platformURL = m[1]
-		}
-		if m := upMetricsLine.FindStringSubmatch(line); m != nil {
-			u.metricsURL = m[1]
-		}
-		if strings.HasPrefix(line, "Stop:") {
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
-	if u.natsURL == "" || u.platformURL == "" || u.metricsURL == "" {
-		err := u.stop()
+	started := make(chan upStarted, 1)
+	go func() { u.done <- serveUp(ctx, environ, logs, func(s upStarted) { started <- s }) }()
+	select {
+	case s := <-started:
+		u.natsURL, u.platformURL, u.metricsURL = s.natsURL, s.platformURL, s.metricsURL
+		return u, nil
+	case err := <-u.done:
+		cancel()
 		if err == nil {
 			err = errors.New("it stopped")
 		}
-		return nil, fmt.Errorf("segflow up did not print where it listens: %w", err)
+		u.once.Do(func() { u.err = err })
+		return nil, fmt.Errorf("segflow up did not start: %w", err)
 	}
-	return u, nil
 }
 
 // stop stops it and returns its error.

@@ -28,6 +28,30 @@ func runUp(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	if len(args) > 0 {
 		return fmt.Errorf("up takes no arguments, only SEGFLOW_* environment variables (see README): %w", errUsage)
 	}
+	return serveUp(ctx, environ, stderr, func(u upStarted) {
+		fmt.Fprintf(stdout, `Segflow is up.
+  NATS      %s (%s)
+  Platform  %s (%s, sandbox %s)
+  Stages    definer, segmenter, exporter, reader
+  Metrics   %s  (/healthz, /readyz)
+
+Try:  segflow request -name "US customers" -pql 'homeAddress.countryCode = "US"'
+Stop: Ctrl-C
+`, u.natsShown, u.natsNote, u.platformURL, u.platformNote, u.sandbox, u.metricsURL)
+	})
+}
+
+// upStarted is where a started up listens, and what it runs.
+type upStarted struct {
+	natsURL, natsShown, natsNote string // natsShown: without credentials
+	platformURL, platformNote    string
+	sandbox                      string
+	metricsURL                   string
+}
+
+// serveUp runs up until ctx is done, logging to stderr; started is called
+// once everything listens.
+func serveUp(ctx context.Context, environ []string, stderr io.Writer, started func(upStarted)) error {
 	if _, set := lookupEnv(environ, "SEGFLOW_UPS_SAMPLE_PROFILES"); !set {
 		environ = append(environ[:len(environ):len(environ)], "SEGFLOW_UPS_SAMPLE_PROFILES="+strconv.Itoa(upSampleProfiles))
 	}
@@ -86,15 +110,11 @@ func runUp(ctx context.Context, args, environ []string, stdout, stderr io.Writer
 	}
 
 	return servePipeline(ctx, c, environ, events.Stages(), reg, log, func(metricsAddr string, _ *nats.Conn) {
-		fmt.Fprintf(stdout, `Segflow is up.
-  NATS      %s (%s)
-  Platform  %s (%s, sandbox %s)
-  Stages    definer, segmenter, exporter, reader
-  Metrics   http://%s/metrics  (/healthz, /readyz)
-
-Try:  segflow request -name "US customers" -pql 'homeAddress.countryCode = "US"'
-Stop: Ctrl-C
-`, c.nats.redactedURLs(), natsNote, c.platform.BaseURL, platformNote, c.platform.Sandbox, metricsAddr)
+		started(upStarted{
+			natsURL: c.nats.URL, natsShown: c.nats.redactedURLs(), natsNote: natsNote,
+			platformURL: c.platform.BaseURL, platformNote: platformNote, sandbox: c.platform.Sandbox,
+			metricsURL: "http://" + metricsAddr + "/metrics",
+		})
 	})
 }
 
