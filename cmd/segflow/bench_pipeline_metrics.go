@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,13 +8,15 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // This file reads what "segflow bench pipeline" needs of the pipeline's
-// /metrics endpoint: the Prometheus text format, parsed just far enough
-// for counters and histogram buckets (no dependency on a parser).
+// /metrics endpoint: counters and histogram buckets.
 
 // promSample is one sample line: name{labels} value.
 type promSample struct {
@@ -46,83 +47,51 @@ func scrapeMetrics(ctx context.Context, url string) (promScrape, error) {
 	return parsePromText(resp.Body)
 }
 
-// parsePromText parses the Prometheus text exposition format (comments
-// and timestamps ignored).
+// parsePromText parses the Prometheus text exposition format (with
+// prometheus/common's parser) into samples; a histogram gives its
+// _bucket (le), _sum and _count samples, as the text shows them.
 func parsePromText(r io.Reader) (promScrape, error) {
-	var out promScrape
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		s, err := parsePromLine(line)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: %w", n, err)
-		}
-		out = append(out, s)
-	}
-	return out, sc.Err()
-}
-
-func parsePromLine(line string) (promSample, error) {
-	s := promSample{labels: map[string]string{}}
-	i := strings.IndexAny(line, "{ ")
-	if i <= 0 {
-		return s, fmt.Errorf("no value in %q", line)
-	}
-	s.name, line = line[:i], line[i:]
-	if line[0] == '{' {
-		line = line[1:]
-		for {
-			line = strings.TrimLeft(line, " ,")
-			if strings.HasPrefix(line, "}") {
-				line = line[1:]
-				break
-			}
-			eq := strings.Index(line, `="`)
-			if eq <= 0 {
-				return s, fmt.Errorf("bad labels in %q", line)
-			}
-			key := line[:eq]
-			line = line[eq+2:]
-			var val strings.Builder
-			closed := false
-			for j := 0; j < len(line); j++ {
-				c := line[j]
-				if c == '\\' && j+1 < len(line) {
-					j++
-					switch line[j] {
-					case 'n':
-						val.WriteByte('\n')
-					default:
-						val.WriteByte(line[j])
-					}
-					continue
-				}
-				if c == '"' {
-					line, closed = line[j+1:], true
-					break
-				}
-				val.WriteByte(c)
-			}
-			if !closed {
-				return s, fmt.Errorf("unterminated label value for %s", key)
-			}
-			s.labels[key] = val.String()
-		}
-	}
-	fields := strings.Fields(line)
-	if len(fields) == 0 {
-		return s, fmt.Errorf("no value for %s", s.name)
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return s, fmt.Errorf("value of %s: %w", s.name, err)
+		return nil, fmt.Errorf("reading metrics: %w", err)
 	}
-	s.value = v
-	return s, nil
+	var out promScrape
+	add := func(name string, m *dto.Metric, v float64, extra ...string) {
+		labels := make(map[string]string, len(m.GetLabel())+1)
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		for k := 0; k+1 < len(extra); k += 2 {
+			labels[extra[k]] = extra[k+1]
+		}
+		out = append(out, promSample{name: name, labels: labels, value: v})
+	}
+	for name, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetHistogram() != nil:
+				h := m.GetHistogram()
+				inf := false
+				for _, b := range h.GetBucket() {
+					inf = inf || math.IsInf(b.GetUpperBound(), 1)
+					add(name+"_bucket", m, float64(b.GetCumulativeCount()), "le", strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64))
+				}
+				if !inf {
+					add(name+"_bucket", m, float64(h.GetSampleCount()), "le", "+Inf")
+				}
+				add(name+"_sum", m, h.GetSampleSum())
+				add(name+"_count", m, float64(h.GetSampleCount()))
+			case m.GetCounter() != nil:
+				add(name, m, m.GetCounter().GetValue())
+			case m.GetGauge() != nil:
+				add(name, m, m.GetGauge().GetValue())
+			case m.GetUntyped() != nil:
+				add(name, m, m.GetUntyped().GetValue())
+			}
+		}
+	}
+	return out, nil
 }
 
 // sum adds the values of the samples named name whose labels include
