@@ -64,7 +64,7 @@ func TestBenchSmall(t *testing.T) {
 		t.Skip("runs ups and DuckDB end to end")
 	}
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"-profiles", "2000", "-json", "-duckdb-runs", "1"}, nil, &stdout, &stderr)
+	err := run(context.Background(), []string{"-profiles", "2000", "-json", "-duckdb-runs", "1", "-ups-runs", "2"}, nil, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("%v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
@@ -75,14 +75,71 @@ func TestBenchSmall(t *testing.T) {
 	if res.Profiles != 2000 || len(res.Segments) != len(segments) || len(res.Mismatches) != 0 {
 		t.Fatalf("profiles %d, %d segments, mismatches %v", res.Profiles, len(res.Segments), res.Mismatches)
 	}
+	if res.UPSRuns != 2 {
+		t.Errorf("upsRuns %d, want 2", res.UPSRuns)
+	}
 	for _, r := range res.Segments {
 		if !r.Match || r.UPSMembers < 0 {
 			t.Errorf("segment %s: ups %d, DuckDB %d", r.Name, r.UPSMembers, r.DuckDBMembers)
+		}
+		if len(r.Runs) != 2 {
+			t.Errorf("segment %s: %d runs, want 2", r.Name, len(r.Runs))
+			continue
+		}
+		if r.UPSFirstWallMs != r.Runs[0].WallMs || r.UPSWallMs != min(r.Runs[0].WallMs, r.Runs[1].WallMs) ||
+			r.UPSSegmentMs != min(r.Runs[0].SegmentationMs, r.Runs[1].SegmentationMs) {
+			t.Errorf("segment %s: first %v, best %v ms wall, best %d ms segmentation, runs %+v", r.Name, r.UPSFirstWallMs, r.UPSWallMs, r.UPSSegmentMs, r.Runs)
+		}
+		for i, u := range r.Runs {
+			if !u.Match || u.ReferenceMs == 0 {
+				t.Errorf("segment %s, job %d: %+v", r.Name, i+1, u)
+			}
+		}
+		if r.Ratio <= 0 || r.RatioWall <= 0 {
+			t.Errorf("segment %s: ratio %v, wall ratio %v", r.Name, r.Ratio, r.RatioWall)
 		}
 	}
 	var table bytes.Buffer
 	printReport(&table, res)
 	if !strings.Contains(table.String(), "all member counts agree") {
 		t.Errorf("report:\n%s", table.String())
+	}
+}
+
+// The evaluation ratio of a 0 ms reading is an upper bound, 1 ms over
+// DuckDB's time, and prints as one.
+func TestEvalRatio(t *testing.T) {
+	for _, c := range []struct {
+		seg   int64
+		duck  float64
+		ratio float64
+		bound bool
+		text  string
+	}{
+		{seg: 30, duck: 10, ratio: 3, text: "3.0x"},
+		{seg: 0, duck: 0.5, ratio: 2, bound: true, text: "<2.0x"},
+		{seg: 5, duck: 0, ratio: 0, text: "-"},
+		{seg: -1, duck: 2, ratio: 0, text: "-"},
+	} {
+		r, bound := evalRatio(c.seg, c.duck)
+		if r != c.ratio || bound != c.bound || evalRatioString(r, bound) != c.text {
+			t.Errorf("evalRatio(%d, %v) = %v, %v (%q), want %v, %v (%q)", c.seg, c.duck, r, bound, evalRatioString(r, bound), c.ratio, c.bound, c.text)
+		}
+	}
+	at1M := func(seg int64, duck float64) string {
+		r := segmentResult{UPSSegmentMs: seg, DuckDBMs: duck}
+		r.Ratio, r.RatioUpperBound = evalRatio(seg, duck)
+		return ratioFloorNote(floorProfiles, r)
+	}
+	for _, c := range []struct {
+		seg  int64
+		duck float64
+		want string
+	}{
+		{30, 10, ": met"}, {31, 10, ": NOT MET"}, {0, 0.5, ": met"}, {0, 0.2, ": cannot tell"},
+	} {
+		if got := at1M(c.seg, c.duck); !strings.Contains(got, c.want) {
+			t.Errorf("%d ms vs %v ms at 1M: %q, want %q", c.seg, c.duck, got, c.want)
+		}
 	}
 }

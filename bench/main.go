@@ -52,6 +52,7 @@ type options struct {
 	json      bool
 	jsonFile  string
 	duckRuns  int
+	upsRuns   int
 	verbose   bool
 }
 
@@ -67,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the results as JSON instead of the table")
 	fs.StringVar(&o.jsonFile, "json-file", "", "also write the results as JSON to `FILE`")
 	fs.IntVar(&o.duckRuns, "duckdb-runs", 3, "DuckDB runs per query; the fastest counts")
+	fs.IntVar(&o.upsRuns, "ups-runs", 3, "segment jobs per segment alone, one after the other; the fastest counts (the first is reported too)")
 	fs.BoolVar(&o.verbose, "v", false, "show ups's warnings")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: go run . [flags]   (in bench/)")
@@ -78,8 +80,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
-	if o.profiles < 1 || o.duckRuns < 1 {
-		return o, errors.New("-profiles and -duckdb-runs must be at least 1")
+	if o.profiles < 1 || o.duckRuns < 1 || o.upsRuns < 1 {
+		return o, errors.New("-profiles, -duckdb-runs and -ups-runs must be at least 1")
 	}
 	return o, nil
 }
