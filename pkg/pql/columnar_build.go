@@ -1,5 +1,10 @@
 package pql
 
+import (
+	"sync"
+	"unsafe"
+)
+
 // ColumnBuilder dictionary-codes a column of scalar values, row by row.
 // Arrays, objects and maps are stored as null: a ColumnPlan reads only
 // scalar attributes.
@@ -7,6 +12,16 @@ type ColumnBuilder struct {
 	values []Value
 	index  map[scalarKey]uint32
 	codes  []uint32
+	// recent caches codes by a hash of the value's bits or string
+	// address: a column of a few values, or of strings from a Dict
+	// (which share their memory), rarely reaches the map.
+	recent [256]recentCode
+}
+
+type recentCode struct {
+	key  scalarKey
+	code uint32
+	set  bool
 }
 
 type scalarKey struct {
@@ -26,12 +41,22 @@ func (b *ColumnBuilder) Add(v Value) {
 		v = Value{}
 	}
 	k := scalarKey{v.kind, v.num, v.str}
+	h := v.num
+	if v.kind == KindString {
+		h = uint64(uintptr(unsafe.Pointer(unsafe.StringData(v.str)))) + uint64(len(v.str))
+	}
+	r := &b.recent[(h*0x9e3779b97f4a7c15)>>56]
+	if r.set && r.key == k {
+		b.codes = append(b.codes, r.code)
+		return
+	}
 	c, ok := b.index[k]
 	if !ok {
 		c = uint32(len(b.values))
 		b.index[k] = c
 		b.values = append(b.values, v)
 	}
+	*r = recentCode{key: k, code: c, set: true}
 	b.codes = append(b.codes, c)
 }
 
@@ -53,19 +78,16 @@ func (b *ColumnBuilder) Column() *Column {
 }
 
 // ConcatColumns returns the rows of parts one after the other, with one
-// dictionary.
+// dictionary. Parts are copied in parallel: columns of events have tens
+// of millions of rows.
 func ConcatColumns(parts []*Column) *Column {
 	var b ColumnBuilder
 	b.Add(Value{})
-	b.codes = b.codes[:0]
-	n := 0
-	for _, p := range parts {
-		n += p.Len()
-	}
-	b.codes = make([]uint32, 0, n)
-	for _, p := range parts {
+	remaps := make([][]uint32, len(parts))
+	starts := make([]int, len(parts)+1)
+	for i, p := range parts {
 		remap := make([]uint32, len(p.Values))
-		for i, v := range p.Values {
+		for j, v := range p.Values {
 			k := scalarKey{v.kind, v.num, v.str}
 			c, ok := b.index[k]
 			if !ok {
@@ -73,19 +95,41 @@ func ConcatColumns(parts []*Column) *Column {
 				b.index[k] = c
 				b.values = append(b.values, v)
 			}
-			remap[i] = c
+			remap[j] = c
 		}
-		if p.Small != nil {
-			for _, c := range p.Small {
-				b.codes = append(b.codes, remap[c])
-			}
-			continue
-		}
-		for _, c := range p.Codes {
-			b.codes = append(b.codes, remap[c])
-		}
+		remaps[i] = remap
+		starts[i+1] = starts[i] + p.Len()
 	}
-	return b.Column()
+	out := &Column{Values: b.values}
+	small := len(b.values) <= 256
+	if small {
+		out.Small = make([]uint8, starts[len(parts)])
+	} else {
+		out.Codes = make([]uint32, starts[len(parts)])
+	}
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Go(func() {
+			remap, at := remaps[i], starts[i]
+			for r := range p.Len() {
+				c := remap[p.code(r)]
+				if small {
+					out.Small[at+r] = uint8(c)
+				} else {
+					out.Codes[at+r] = c
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (c *Column) code(r int) uint32 {
+	if c.Small != nil {
+		return uint32(c.Small[r])
+	}
+	return c.Codes[r]
 }
 
 // compact stores codes in a byte each when there are few values.

@@ -85,9 +85,12 @@ const exitedRetention = 30 * 24 * 3600 * 1_000_000 // microseconds
 // at now; exits older than the retention are dropped. exits counts the
 // new exits.
 func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembers, exits int) {
-	q := slices.Clone(qualifying)
-	slices.Sort(q)
-	q = slices.Compact(q)
+	q := qualifying
+	if !strictlyAscending(q) {
+		q = slices.Clone(qualifying)
+		slices.Sort(q)
+		q = slices.Compact(q)
+	}
 	out = &segmentMembers{
 		ids:    make([]uint32, 0, len(q)+m.len()/8),
 		status: make([]memberStatus, 0, len(q)+m.len()/8),
@@ -171,4 +174,13 @@ func (v membershipView) segmentIDs() []string {
 	}
 	sort.Strings(ids)
 	return ids
+}
+
+func strictlyAscending(ids []uint32) bool {
+	for i := 1; i < len(ids); i++ {
+		if ids[i] <= ids[i-1] {
+			return false
+		}
+	}
+	return true
 }

@@ -211,7 +211,7 @@ func (ps *previews) prepare(c Caller, q *pql.Query, rule mergeRule) (*previewRun
 	// Compiled as a segment job compiles it: inSegment ids with
 	// memberships from a segment job read them, the others the profile's
 	// own segmentMembership.
-	pass, err := newSegmentPass(ps.store.schema(c), rule, []evalSegment{{id: "preview", q: q}}, ps.members.view(c))
+	pass, err := newSegmentPass(ps.store.schema(c), rule, []evalSegment{{id: "preview", q: q}}, ps.members.view(c), false)
 	if err != nil {
 		return nil, badRequestf("predicateExpression cannot be evaluated: %v", errors.Unwrap(err))
 	}

@@ -414,7 +414,7 @@ func (r *segmentJobs) evaluate(ctx context.Context, c Caller, entries []segmentJ
 		if err != nil {
 			return res, fmt.Errorf("merge policy %s: %w", polID, err)
 		}
-		pass, err := newSegmentPass(schema, pol.rule(), segs, view)
+		pass, err := newSegmentPass(schema, pol.rule(), segs, view, true)
 		if err != nil {
 			return res, err
 		}

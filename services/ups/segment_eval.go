@@ -3,6 +3,7 @@ package ups
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -26,29 +27,33 @@ type evalResult struct {
 	namespaces []map[string]int64
 }
 
-// segmentPass evaluates segments over every profile of a scope in one
-// parallel pass. Segments come in dependency order (pql.DependencyOrder):
-// a segment that uses another of the pass through inSegment sees, for
-// each profile, the result just computed for it. inSegment ids outside
-// the pass read the memberships of the last segment job (view).
+// segmentPass evaluates segments over every profile of a scope. Segments
+// come in dependency order (pql.DependencyOrder): a segment that uses
+// another of the pass through inSegment sees, for each profile, the
+// result just computed for it. inSegment ids outside the pass read the
+// memberships of the last segment job (view).
+//
+// A segment of the shapes pql.CompileColumns takes is evaluated by
+// column, the others in one parallel pass that materializes the profiles
+// (and their events when one of them reads events).
 type segmentPass struct {
 	segs     []evalSegment
-	plans    []*pql.Plan
+	plans    []*pql.Plan       // every segment's row plan
+	columnar []*pql.ColumnPlan // nil for the segments evaluated by row
 	external []*segmentMembers // by slot - len(segs)
-	spec     scanSpec
+	spec     scanSpec          // what the row segments read
 }
 
-// newSegmentPass compiles segs against schema for one merge rule.
-func newSegmentPass(schema *pql.Schema, rule mergeRule, segs []evalSegment, view membershipView) (*segmentPass, error) {
+// newSegmentPass compiles segs against schema for one merge rule; by
+// column where it can when byColumn is set.
+func newSegmentPass(schema *pql.Schema, rule mergeRule, segs []evalSegment, view membershipView, byColumn bool) (*segmentPass, error) {
 	p := &segmentPass{segs: segs, spec: scanSpec{rule: rule, noEvents: true}}
 	slots := map[string]int{}
 	for i, s := range segs {
 		slots[s.id] = i
 	}
-	var profilePaths, eventPaths []string
 	for _, s := range segs {
-		info := pql.Analyze(s.q)
-		for _, id := range info.Segments {
+		for _, id := range pql.Analyze(s.q).Segments {
 			if _, ok := slots[id]; ok {
 				continue
 			}
@@ -57,22 +62,41 @@ func newSegmentPass(schema *pql.Schema, rule mergeRule, segs []evalSegment, view
 				p.external = append(p.external, m)
 			}
 		}
-		profilePaths = append(profilePaths, info.ProfilePaths...)
-		if info.ReadsEvents {
-			p.spec.noEvents = false
-			eventPaths = append(eventPaths, info.EventPaths...)
-		}
 	}
 	slot := func(id string) (int, bool) {
 		i, ok := slots[id]
 		return i, ok
 	}
-	for _, s := range segs {
+	p.plans = make([]*pql.Plan, len(segs))
+	p.columnar = make([]*pql.ColumnPlan, len(segs))
+	// A columnar segment can use the segments before it only if they are
+	// columnar too: their results are bitmaps before any row is scanned.
+	colSlot := func(id string) (int, bool) {
+		i, ok := slots[id]
+		if ok && i < len(segs) && p.columnar[i] == nil {
+			return 0, false
+		}
+		return i, ok
+	}
+	var profilePaths, eventPaths []string
+	for i, s := range segs {
 		plan, err := pql.Compile(s.q, pql.Options{Schema: schema, SegmentSlot: slot})
 		if err != nil {
 			return nil, fmt.Errorf("segment %s: %w", s.id, err)
 		}
-		p.plans = append(p.plans, plan)
+		p.plans[i] = plan
+		if byColumn {
+			if cp, err := pql.CompileColumns(s.q, pql.Options{Schema: schema, SegmentSlot: colSlot}); err == nil {
+				p.columnar[i] = cp
+				continue
+			}
+		}
+		info := plan.Info()
+		profilePaths = append(profilePaths, info.ProfilePaths...)
+		if info.ReadsEvents {
+			p.spec.noEvents = false
+			eventPaths = append(eventPaths, info.EventPaths...)
+		}
 	}
 	p.spec.profile = schema.ProfileProjection(profilePaths)
 	if !p.spec.noEvents {
@@ -94,8 +118,111 @@ func (p *segmentPass) externalBits(bits []uint64, identity uint32) []uint64 {
 	return bits
 }
 
+// passColumns are a grouping's columns plus the segments of a pass, as
+// bitmaps by person.
+type passColumns struct {
+	*columns
+	pass     *segmentPass
+	segments map[int][]uint64
+}
+
+func (c *passColumns) Segment(slot int) ([]uint64, error) {
+	if bm, ok := c.segments[slot]; ok {
+		return bm, nil
+	}
+	if slot < len(c.pass.segs) {
+		return nil, fmt.Errorf("ups: segment %s used before it is evaluated", c.pass.segs[slot].id)
+	}
+	bm := c.members(c.pass.external[slot-len(c.pass.segs)])
+	c.segments[slot] = bm
+	return bm, nil
+}
+
 // run evaluates the pass at now.
 func (p *segmentPass) run(ctx context.Context, store *profileStore, c Caller, now time.Time, opt scanOptions) (evalResult, error) {
+	res := evalResult{members: make([][]uint32, len(p.segs)), namespaces: make([]map[string]int64, len(p.segs))}
+	err := store.withGrouping(c, p.spec.rule, func(sc *scopeStore, g *grouping) error {
+		cols := &passColumns{columns: g.cols, pass: p, segments: map[int][]uint64{}}
+		rows := false
+		for i, cp := range p.columnar {
+			if cp == nil {
+				rows = true
+				continue
+			}
+			bm, err := cp.Run(ctx, cols, now, opt.Workers)
+			if err != nil {
+				return fmt.Errorf("segment %s: %w", p.segs[i].id, err)
+			}
+			cols.segments[i] = bm
+			if res.members[i], res.namespaces[i], err = bitmapMembers(sc, g, bm); err != nil {
+				return err
+			}
+		}
+		res.info = scanInfo{Total: len(g.persons), Visited: len(g.persons)}
+		if !rows {
+			return nil
+		}
+		info, err := p.scanRows(ctx, sc, g, cols.segments, now, opt, &res)
+		res.info = info
+		return err
+	})
+	if err != nil {
+		return evalResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return evalResult{}, err
+	}
+	for i := range p.segs {
+		if res.namespaces[i] == nil {
+			res.namespaces[i] = map[string]int64{}
+		}
+	}
+	return res, nil
+}
+
+// bitmapMembers returns the shown identities of the persons of a bitmap,
+// ascending, and their count by namespace.
+func bitmapMembers(sc *scopeStore, g *grouping, bm []uint64) ([]uint32, map[string]int64, error) {
+	setOf, sets, err := g.cols.namespaceSets()
+	if err != nil {
+		return nil, nil, err
+	}
+	n := 0
+	for _, w := range bm {
+		n += bits.OnesCount64(w)
+	}
+	members := make([]uint32, 0, n)
+	ns := map[string]int64{}
+	perSet := make([]int64, len(sets))
+	for wi, w := range bm {
+		for w != 0 {
+			i := uint32(wi*64 + bits.TrailingZeros64(w))
+			w &= w - 1
+			members = append(members, g.persons[i].key)
+			if s := setOf[i]; s != manyNamespaces {
+				perSet[s]++
+			} else {
+				personNamespaces(sc, g, i, func(s string) { ns[s]++ })
+			}
+		}
+	}
+	for s, count := range perSet {
+		if count == 0 {
+			continue
+		}
+		for _, code := range sets[s] {
+			ns[sc.ids.nsNames[code]] += count
+		}
+	}
+	if !slices.IsSorted(members) {
+		slices.Sort(members)
+	}
+	return members, ns, nil
+}
+
+// scanRows evaluates the row segments of the pass in one parallel scan,
+// with the columnar segments' results (by slot) visible to inSegment.
+func (p *segmentPass) scanRows(ctx context.Context, sc *scopeStore, g *grouping, done map[int][]uint64, now time.Time, opt scanOptions, res *evalResult) (scanInfo, error) {
 	if opt.Parts <= 0 {
 		opt.Parts = 64
 	}
@@ -104,24 +231,41 @@ func (p *segmentPass) run(ctx context.Context, store *profileStore, c Caller, no
 		namespaces []map[string]int64
 		bits       []uint64 // reused for each profile's Subject.Segments
 	}
+	var inPass []int // columnar segments of the pass
+	for i, cp := range p.columnar {
+		if cp != nil {
+			inPass = append(inPass, i)
+		}
+	}
 	parts := make([]partResult, opt.Parts)
 	runners := make([][]*pql.Runner, opt.Parts)
-	info, err := store.scan(ctx, c, p.spec, opt, func(part int, sp *scanPerson) error {
+	info, err := scanGrouping(ctx, sc, g, p.spec, opt, func(part int, sp *scanPerson) error {
 		pr := &parts[part]
 		rs := runners[part]
 		if rs == nil {
 			// A part is scanned by one goroutine: its runners are its own.
-			for _, plan := range p.plans {
-				rs = append(rs, plan.NewRunner(now))
+			rs = make([]*pql.Runner, len(p.plans))
+			for i, plan := range p.plans {
+				if p.columnar[i] == nil {
+					rs[i] = plan.NewRunner(now)
+				}
 			}
 			runners[part] = rs
 			pr.members = make([][]uint32, len(p.plans))
 			pr.namespaces = make([]map[string]int64, len(p.plans))
 		}
 		bits := p.externalBits(pr.bits, sp.Identity)
+		for _, i := range inPass {
+			if bm := done[i]; bm[sp.Person/64]&(1<<(sp.Person%64)) != 0 {
+				bits = pql.InSegment(bits, i)
+			}
+		}
 		sp.Subject.Segments = bits
 		pr.bits = bits
 		for i, r := range rs {
+			if r == nil {
+				continue
+			}
 			ok, err := r.Match(&sp.Subject)
 			if err != nil {
 				return fmt.Errorf("segment %s, profile %s: %w", p.segs[i].id, sp.ID(), err)
@@ -142,10 +286,12 @@ func (p *segmentPass) run(ctx context.Context, store *profileStore, c Caller, no
 		return nil
 	})
 	if err != nil {
-		return evalResult{}, err
+		return info, err
 	}
-	res := evalResult{info: info, members: make([][]uint32, len(p.plans)), namespaces: make([]map[string]int64, len(p.plans))}
-	for i := range p.plans {
+	for i, cp := range p.columnar {
+		if cp != nil {
+			continue
+		}
 		ns := map[string]int64{}
 		var all []uint32
 		for _, pr := range parts {
@@ -157,9 +303,11 @@ func (p *segmentPass) run(ctx context.Context, store *profileStore, c Caller, no
 				ns[k] += v
 			}
 		}
-		slices.Sort(all)
+		if !slices.IsSorted(all) {
+			slices.Sort(all)
+		}
 		res.members[i] = all
 		res.namespaces[i] = ns
 	}
-	return res, nil
+	return info, nil
 }

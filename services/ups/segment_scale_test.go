@@ -55,20 +55,23 @@ func TestSegmentScale(t *testing.T) {
 		}
 		seg := evalSegment{id: s.name, q: q}
 		all = append(all, seg)
-		pass, err := newSegmentPass(store.schema(c), rule, []evalSegment{seg}, nil)
+		pass, err := newSegmentPass(store.schema(c), rule, []evalSegment{seg}, nil, true)
 		if err != nil {
 			t.Fatal(err)
 		}
-		best := time.Duration(1 << 62)
+		best, first := time.Duration(1<<62), time.Duration(0)
 		var res evalResult
-		for range 3 {
+		for i := range 3 {
 			start := time.Now()
 			if res, err = pass.run(context.Background(), store, c, now, scanOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			best = min(best, time.Since(start))
+			if i == 0 {
+				first = time.Since(start)
+			}
 		}
-		t.Logf("%-14s %8d of %d profiles in %v", s.name, len(res.members[0]), res.info.Total, best)
+		t.Logf("%-14s %8d of %d profiles in %v (first run %v)", s.name, len(res.members[0]), res.info.Total, best, first)
 
 		// The same segment as an estimate reads it (every profile up to
 		// 1M, so the same count).
@@ -85,7 +88,7 @@ func TestSegmentScale(t *testing.T) {
 		t.Logf("%-14s %8d of %d profiles in %v (estimate)", s.name, pres.matched, pres.read, time.Since(start))
 		ps.close()
 	}
-	pass, err := newSegmentPass(store.schema(c), rule, all, nil)
+	pass, err := newSegmentPass(store.schema(c), rule, all, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +132,7 @@ func BenchmarkSegmentPass(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			pass, err := newSegmentPass(store.schema(c), rule, []evalSegment{{id: s.name, q: q}}, nil)
+			pass, err := newSegmentPass(store.schema(c), rule, []evalSegment{{id: s.name, q: q}}, nil, true)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -184,7 +187,7 @@ func TestExportScale(t *testing.T) {
 		}
 		segs = append(segs, evalSegment{id: id, q: q})
 	}
-	pass, err := newSegmentPass(store.schema(c), mergeRule{Graph: "none", Attribute: "timestampOrdered"}, segs, nil)
+	pass, err := newSegmentPass(store.schema(c), mergeRule{Graph: "none", Attribute: "timestampOrdered"}, segs, nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}

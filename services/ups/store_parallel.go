@@ -63,13 +63,33 @@ type scanPerson struct {
 // its read lock). The first error stops the scan and is returned; so is
 // ctx's error when it is cancelled.
 func (s *profileStore) scan(ctx context.Context, c Caller, spec scanSpec, opt scanOptions, fn func(part int, p *scanPerson) error) (scanInfo, error) {
+	var info scanInfo
+	err := s.withGrouping(c, spec.rule, func(sc *scopeStore, g *grouping) error {
+		var err error
+		info, err = scanGrouping(ctx, sc, g, spec, opt, fn)
+		return err
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	return info, err
+}
+
+// withGrouping calls fn with the caller's scope and its persons under
+// rule, under the store's read lock: nothing fn reads changes until it
+// returns. fn is not called when the scope is empty.
+func (s *profileStore) withGrouping(c Caller, rule mergeRule, fn func(sc *scopeStore, g *grouping) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	sc, ok := s.scopes[scopeKey{c.Org, c.Sandbox}]
 	if !ok {
-		return scanInfo{}, ctx.Err()
+		return nil
 	}
-	g := sc.cachedGrouping(spec.rule)
+	return fn(sc, sc.cachedGrouping(rule))
+}
+
+// scanGrouping is scan over one grouping, under the store's read lock.
+func scanGrouping(ctx context.Context, sc *scopeStore, g *grouping, spec scanSpec, opt scanOptions, fn func(part int, p *scanPerson) error) (scanInfo, error) {
 	n := len(g.persons)
 	if opt.Total != nil {
 		opt.Total.Store(int64(n))
@@ -163,9 +183,11 @@ func mix64(x uint64) uint64 {
 // Namespaces calls fn with each distinct identity namespace of the
 // person (of its fragments and of its events' identities): what segment
 // and export jobs count profiles by.
-func (p *scanPerson) Namespaces(fn func(ns string)) {
-	sc, g := p.sc, p.g
-	pr := g.persons[p.Person]
+func (p *scanPerson) Namespaces(fn func(ns string)) { personNamespaces(p.sc, p.g, p.Person, fn) }
+
+// personNamespaces is Namespaces of person i of g.
+func personNamespaces(sc *scopeStore, g *grouping, i uint32, fn func(ns string)) {
+	pr := g.persons[i]
 	var seen [4]uint64 // namespace codes met, as a bitset
 	add := func(id uint32) {
 		c := sc.ids.ns[id]

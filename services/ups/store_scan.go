@@ -60,6 +60,8 @@ type grouping struct {
 	persons []person
 	frags   []uint32 // fragment numbers, per person in merge order
 	blocks  []uint32 // event block numbers, per person
+	// cols holds the persons' attributes by column, as segments need them.
+	cols *columns
 }
 
 type person struct {
@@ -235,6 +237,7 @@ func (sc *scopeStore) cachedGrouping(rule mergeRule) *grouping {
 		return g
 	}
 	g := groupPersons(sc, rule)
+	g.cols = newColumns(sc, g)
 	if sc.groups == nil {
 		sc.groups = map[string]*grouping{}
 	}

@@ -1,0 +1,376 @@
+package ups
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/segflow/segflow/pkg/pql"
+)
+
+// columns is a grouping's persons laid out by column for pql's columnar
+// evaluation (pql.ColumnPlan): each profile or event attribute a segment
+// reads is decoded once, dictionary coded, and kept with the grouping,
+// so later segments on it read a few bytes a person instead of
+// materializing profiles. Columns are built on first use, under the
+// store's read lock, and go away with the grouping when the next batch
+// is applied.
+type columns struct {
+	sc *scopeStore
+	g  *grouping
+
+	mu      sync.Mutex
+	profile map[string]*pql.Column
+	event   map[string]*pql.Column
+	times   []int64
+	offsets []uint32 // person i's events are rows offsets[i] to offsets[i+1]
+	// personOf maps identity numbers to persons, or -1.
+	personOf []int32
+	// nsSet numbers each person's set of identity namespaces (manyNamespaces:
+	// count it with personNamespaces), nsSets lists the sets' codes.
+	nsSet  []uint32
+	nsSets [][]uint8
+}
+
+// manyNamespaces marks a person with an identity of a namespace beyond
+// the first 255 of the scope, which have no code.
+const manyNamespaces = ^uint32(0)
+
+func newColumns(sc *scopeStore, g *grouping) *columns {
+	return &columns{sc: sc, g: g, profile: map[string]*pql.Column{}, event: map[string]*pql.Column{}}
+}
+
+var errNotScalar = errors.New("ups: not a scalar attribute")
+
+// Persons is the number of persons of the grouping.
+func (c *columns) Persons() int { return len(c.g.persons) }
+
+// ProfileColumn returns the merged profiles' values of a scalar attribute.
+func (c *columns) ProfileColumn(path string) (*pql.Column, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if col, ok := c.profile[path]; ok {
+		return col, nil
+	}
+	idx, ok := c.sc.schema.ScalarPath(path, false)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", errNotScalar, path)
+	}
+	spec := scanSpec{profile: c.sc.schema.ProfileProjection([]string{path}), noEvents: true}
+	parts, err := forParts(len(c.g.persons), func(lo, hi int) (*pql.Column, error) {
+		m := newMaterializer(c.sc)
+		var p Profile
+		var b pql.ColumnBuilder
+		b.Grow(hi - lo)
+		for i := lo; i < hi; i++ {
+			if err := m.person(c.g, i, spec, &p); err != nil {
+				return nil, err
+			}
+			v := p.Subject.Profile
+			for _, f := range idx {
+				v = v.Index(f)
+			}
+			b.Add(v)
+		}
+		return b.Column(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	col := pql.ConcatColumns(parts)
+	c.profile[path] = col
+	return col, nil
+}
+
+// EventColumn returns the values of a scalar event attribute, events in
+// the rows Events lays out.
+func (c *columns) EventColumn(path string) (*pql.Column, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if col, ok := c.event[path]; ok {
+		return col, nil
+	}
+	idx, ok := c.sc.schema.ScalarPath(path, true)
+	if !ok {
+		return nil, fmt.Errorf("%w: xEvent.%s", errNotScalar, path)
+	}
+	// The block column of the attribute is keyed by its depth and field
+	// numbers (see store_events.go).
+	key := binary.AppendUvarint(nil, uint64(len(idx)))
+	for _, f := range idx {
+		key = binary.AppendUvarint(key, uint64(f))
+	}
+	_, offsets, err := c.events()
+	if err != nil {
+		return nil, err
+	}
+	parts, err := forParts(len(c.g.persons), func(lo, hi int) (*pql.Column, error) {
+		var b pql.ColumnBuilder
+		b.Grow(int(offsets[hi] - offsets[lo]))
+		var dec pql.Decoder
+		dec.Dict = c.sc.dict
+		var buf []pql.Value
+		for i := lo; i < hi; i++ {
+			p := c.g.persons[i]
+			for _, bi := range c.g.blocks[p.blockStart:p.blockEnd] {
+				dec.Reset()
+				var err error
+				if buf, err = blockColumn(c.sc.blocks[bi].data, key, &dec, buf); err != nil {
+					return nil, err
+				}
+				for _, v := range buf {
+					b.Add(v)
+				}
+			}
+		}
+		return b.Column(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	col := pql.ConcatColumns(parts)
+	c.event[path] = col
+	return col, nil
+}
+
+// Events returns every event's timestamp and where each person's are.
+func (c *columns) Events() ([]int64, []uint32, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.events()
+}
+
+func (c *columns) events() ([]int64, []uint32, error) {
+	if c.offsets != nil {
+		return c.times, c.offsets, nil
+	}
+	offsets := make([]uint32, len(c.g.persons)+1)
+	for i, p := range c.g.persons {
+		n := 0
+		for _, bi := range c.g.blocks[p.blockStart:p.blockEnd] {
+			count, k := binary.Uvarint(c.sc.blocks[bi].data)
+			if k <= 0 {
+				return nil, nil, errCorruptBlock
+			}
+			n += int(count)
+		}
+		offsets[i+1] = offsets[i] + uint32(n)
+	}
+	times := make([]int64, offsets[len(offsets)-1])
+	_, err := forParts(len(c.g.persons), func(lo, hi int) (struct{}, error) {
+		out := times[offsets[lo]:offsets[hi]]
+		for i := lo; i < hi; i++ {
+			p := c.g.persons[i]
+			for _, bi := range c.g.blocks[p.blockStart:p.blockEnd] {
+				br := blockReader{data: c.sc.blocks[bi].data}
+				n := int(br.uvarint())
+				if n > len(out) {
+					return struct{}{}, errCorruptBlock
+				}
+				prev := int64(0)
+				for j := range n {
+					prev += br.varint()
+					out[j] = prev
+				}
+				if br.err {
+					return struct{}{}, errCorruptBlock
+				}
+				out = out[n:]
+			}
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	c.times, c.offsets = times, offsets
+	return times, offsets, nil
+}
+
+// members returns the persons whose shown identity holds a qualifying
+// membership, as a bitmap by person.
+func (c *columns) members(m *segmentMembers) []uint64 {
+	c.mu.Lock()
+	if c.personOf == nil {
+		c.personOf = make([]int32, c.sc.ids.len())
+		for i := range c.personOf {
+			c.personOf[i] = -1
+		}
+		for i, p := range c.g.persons {
+			c.personOf[p.key] = int32(i)
+		}
+	}
+	personOf := c.personOf
+	c.mu.Unlock()
+	bm := make([]uint64, (len(c.g.persons)+63)/64)
+	if m == nil {
+		return bm
+	}
+	for i, id := range m.ids {
+		if !m.status[i].qualified() || int(id) >= len(personOf) {
+			continue
+		}
+		if p := personOf[id]; p >= 0 {
+			bm[p/64] |= 1 << (p % 64)
+		}
+	}
+	return bm
+}
+
+// namespaceSets returns each person's numbered set of namespaces and the
+// sets, as namespace codes.
+func (c *columns) namespaceSets() ([]uint32, [][]uint8, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.nsSet != nil {
+		return c.nsSet, c.nsSets, nil
+	}
+	type part struct {
+		sets [][4]uint64
+		code []uint32
+	}
+	parts, err := forParts(len(c.g.persons), func(lo, hi int) (part, error) {
+		index := map[[4]uint64]uint32{}
+		var p part
+		p.code = make([]uint32, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			pr := c.g.persons[i]
+			var set [4]uint64
+			many := false
+			add := func(id uint32) {
+				n := c.sc.ids.ns[id]
+				many = many || n == otherNamespace
+				set[n/64] |= 1 << (n % 64)
+			}
+			for _, fi := range c.g.frags[pr.fragStart:pr.fragEnd] {
+				for _, id := range c.sc.frags[fi].identities {
+					add(id)
+				}
+			}
+			for _, b := range c.g.blocks[pr.blockStart:pr.blockEnd] {
+				add(c.sc.blocks[b].identity)
+			}
+			if many {
+				p.code = append(p.code, manyNamespaces)
+				continue
+			}
+			k, ok := index[set]
+			if !ok {
+				k = uint32(len(p.sets))
+				index[set] = k
+				p.sets = append(p.sets, set)
+			}
+			p.code = append(p.code, k)
+		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	index := map[[4]uint64]uint32{}
+	var sets [][]uint8
+	codes := make([]uint32, 0, len(c.g.persons))
+	for _, p := range parts {
+		remap := make([]uint32, len(p.sets))
+		for i, set := range p.sets {
+			k, ok := index[set]
+			if !ok {
+				k = uint32(len(sets))
+				index[set] = k
+				var list []uint8
+				for n := range 256 {
+					if set[n/64]&(1<<(n%64)) != 0 {
+						list = append(list, uint8(n))
+					}
+				}
+				sets = append(sets, list)
+			}
+			remap[i] = k
+		}
+		for _, k := range p.code {
+			if k != manyNamespaces {
+				k = remap[k]
+			}
+			codes = append(codes, k)
+		}
+	}
+	c.nsSet, c.nsSets = codes, sets
+	return codes, sets, nil
+}
+
+// blockColumn decodes into out (reused) the values of one block's column
+// keyed by key, nulls when the block has no such column.
+func blockColumn(block, key []byte, dec *pql.Decoder, out []pql.Value) ([]pql.Value, error) {
+	br := blockReader{data: block}
+	n := int(br.uvarint())
+	if br.err || n > len(block) {
+		return out, errCorruptBlock
+	}
+	for range n {
+		br.varint()
+	}
+	for range n {
+		br.id(false)
+	}
+	out = slices.Grow(out[:0], n)[:n]
+	clear(out)
+	for !br.err {
+		start := br.data
+		depth := br.uvarint()
+		if depth == 0 || depth > maxLeafDepth {
+			break
+		}
+		for range depth {
+			br.uvarint()
+		}
+		path := start[:len(start)-len(br.data)]
+		size := br.uvarint()
+		if br.err || size > uint64(len(br.data)) {
+			return out, errCorruptBlock
+		}
+		data := br.data[:size]
+		br.data = br.data[size:]
+		if string(path) != string(key) {
+			continue
+		}
+		rest, err := dec.DecodeColumn(data, n, nil, out)
+		if err != nil || len(rest) != 0 {
+			return out, errCorruptBlock
+		}
+		return out, nil
+	}
+	if br.err {
+		return out, errCorruptBlock
+	}
+	return out, nil
+}
+
+// forParts calls fn on contiguous ranges of n items from GOMAXPROCS
+// goroutines and returns the results in range order.
+func forParts[T any](n int, fn func(lo, hi int) (T, error)) ([]T, error) {
+	workers := runtime.GOMAXPROCS(0)
+	parts := max(1, min(4*workers, n/1024))
+	out := make([]T, parts)
+	errs := make([]error, parts)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, parts) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				p := int(next.Add(1) - 1)
+				if p >= parts {
+					return
+				}
+				out[p], errs[p] = fn(p*n/parts, (p+1)*n/parts)
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
