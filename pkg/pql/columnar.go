@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,7 @@ type ColumnPlan struct {
 	root    colNode
 	atoms   []*colAtom
 	events  []*colEvents
+	chains  bool // some chain reads the events
 	binds   []func(time.Time) specBounds
 	maxWork int64
 }
@@ -120,7 +122,7 @@ func CompileColumns(q *Query, opts Options) (*ColumnPlan, error) {
 	if maxWork <= 0 {
 		maxWork = DefaultMaxWork
 	}
-	return &ColumnPlan{root: root, atoms: cc.atoms, events: cc.events, binds: cc.c.binds, maxWork: maxWork}, nil
+	return &ColumnPlan{root: root, atoms: cc.atoms, events: cc.events, chains: cc.chains, binds: cc.c.binds, maxWork: maxWork}, nil
 }
 
 type colCompiler struct {
@@ -128,6 +130,7 @@ type colCompiler struct {
 	opts   Options
 	atoms  []*colAtom
 	events []*colEvents
+	chains bool
 	err    error
 }
 
@@ -170,8 +173,12 @@ func (cc *colCompiler) cond(n Node, event bool) colNode {
 	case *Occurs:
 		if event {
 			if f, ok := n.X.(*Field); ok && f.Name == "timestamp" && isImplicit(f.X) {
-				return cc.timeTest(n)
+				return cc.timeTest(n, &n.Spec)
 			}
+		}
+	case *Chain:
+		if !event {
+			return cc.chain(n)
 		}
 	}
 	return cc.atom(n, event)
@@ -301,20 +308,44 @@ func (cc *colCompiler) eventsOf(fl *Filter, fn string, value *string, op cmpOp, 
 	return e
 }
 
-func (cc *colCompiler) timeTest(n *Occurs) colNode {
-	switch n.Spec.Form {
+// timeTest compiles an occurs specification on the event timestamp
+// against constant times (n is the node, for errors).
+func (cc *colCompiler) timeTest(n Node, spec *OccursSpec) colNode {
+	switch spec.Form {
 	case OccursBetween:
-		_, ok1 := cc.c.constTime(n.Spec.T)
-		_, ok2 := cc.c.constTime(n.Spec.T2)
+		_, ok1 := cc.c.constTime(spec.T)
+		_, ok2 := cc.c.constTime(spec.T2)
 		if !ok1 || !ok2 {
 			return cc.fail(n, "a time window that is not constant")
 		}
 	default:
-		if _, ok := cc.c.constTime(n.Spec.T); !ok {
+		if _, ok := cc.c.constTime(spec.T); !ok {
 			return cc.fail(n, "a time window that is not constant")
 		}
 	}
-	return &colTime{test: cc.c.timeTest(&n.Spec)}
+	return &colTime{test: cc.c.timeTest(spec)}
+}
+
+// chain compiles chain(xEvent, timestamp, [steps]): each step's WHAT,
+// WHERE and WHEN become one event condition.
+func (cc *colCompiler) chain(n *Chain) colNode {
+	if !cc.isEvents(n.Source) || n.TimeField != "timestamp" {
+		return cc.fail(n, "a chain over something other than xEvent by timestamp")
+	}
+	ch := &colChain{}
+	for _, st := range n.Steps {
+		cond := cc.cond(st.What, true)
+		if st.Where != nil {
+			cond = &colBool{x: cond, y: cc.cond(st.Where, true)}
+		}
+		if st.When != nil {
+			cond = &colBool{x: cond, y: cc.timeTest(n, st.When)}
+		}
+		ch.steps = append(ch.steps, cond)
+		ch.counts = append(ch.counts, max(st.Count, 1))
+	}
+	cc.chains = true
+	return ch
 }
 
 // atom compiles a condition that reads one scalar attribute: it is
@@ -575,6 +606,66 @@ func (e *colEvents) eval(w *colWorker, lo, hi int, out []uint64) error {
 	return nil
 }
 
+// colChain is chain(xEvent, timestamp, [steps]), evaluated as the row
+// evaluator does: over the person's events in time order (stable, so
+// events of one instant keep their order), greedily.
+type colChain struct {
+	steps  []colNode // each step's condition, per event
+	counts []int64
+}
+
+func (ch *colChain) eval(w *colWorker, lo, hi int, out []uint64) error {
+	off, times := w.run.offsets, w.run.times
+	elo, ehi := int(off[lo]), int(off[hi])
+	n := (ehi - elo + 63) / 64
+	bms := make([][]uint64, len(ch.steps))
+	for i, st := range ch.steps {
+		bms[i] = w.get(n)
+		if err := st.eval(w, elo, ehi, bms[i]); err != nil {
+			return err
+		}
+	}
+	defer w.put(n * len(ch.steps))
+	clear(out)
+	for p := lo; p < hi; p++ {
+		s, t := int(off[p])-elo, int(off[p+1])-elo
+		if int64(t-s)*int64(len(ch.steps)) > w.run.plan.maxWork {
+			return fmt.Errorf("%w: evaluation visited more than %d elements", ErrLimit, w.run.plan.maxWork)
+		}
+		order := w.order[:0]
+		for r := s + 1; r < t; r++ {
+			if times[elo+r] < times[elo+r-1] {
+				// Events of several identities: put them in time order.
+				for k := s; k < t; k++ {
+					order = append(order, timedIndex{times[elo+k], int32(k)})
+				}
+				slices.SortStableFunc(order, func(a, b timedIndex) int { return cmpInt(a.t, b.t) })
+				break
+			}
+		}
+		w.order = order
+		step, seen := 0, int64(0)
+		for k := range t - s {
+			r := s + k
+			if len(order) > 0 {
+				r = int(order[k].i)
+			}
+			if bms[step][r/64]&(1<<(r%64)) == 0 {
+				continue
+			}
+			if seen++; seen == ch.counts[step] {
+				step, seen = step+1, 0
+				if step == len(ch.steps) {
+					j := p - lo
+					out[j/64] |= 1 << (j % 64)
+					break
+				}
+			}
+		}
+	}
+	return nil
+}
+
 func (c *Column) value(r int) Value {
 	if c.Small != nil {
 		return c.Values[c.Small[r]]
@@ -633,6 +724,7 @@ type colWorker struct {
 	stack []uint64
 	top   int
 	frame frame
+	order []timedIndex // chain scratch
 }
 
 func (w *colWorker) get(n int) []uint64 {
@@ -708,7 +800,7 @@ func (p *ColumnPlan) prepare(r *colRun, cols Columns, now time.Time) error {
 	r.tables = make([][]bool, len(p.atoms))
 	r.atomCols = make([]*Column, len(p.atoms))
 	r.values = make([]*Column, len(p.events))
-	if len(p.events) > 0 {
+	if len(p.events) > 0 || p.chains {
 		var err error
 		if r.times, r.offsets, err = cols.Events(); err != nil {
 			return err
@@ -736,6 +828,12 @@ func (p *ColumnPlan) prepare(r *colRun, cols Columns, now time.Time) error {
 			walk(n.y)
 		case *colNot:
 			walk(n.x)
+		case *colChain:
+			for _, st := range n.steps {
+				walk(st)
+			}
+		case *colEvents:
+			walk(n.filter)
 		case colSegment:
 			if _, ok := r.segments[int(n)]; !ok {
 				bm, err := cols.Segment(int(n))

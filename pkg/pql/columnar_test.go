@@ -206,7 +206,9 @@ var (
 		`xEvent[timestamp.getMonth() = 3].count() > 0`,
 		`xEvent[_id = "x"].count() > 0`,
 		`xEvent[eventType = ^.homeAddress.countryCode].count() > 0`,
-		`chain(xEvent, timestamp, [A: WHAT(eventType = "a")])`,
+		`chain(xEvent, timestamp, [A: WHAT(eventType = "a") WHEN(after ^.person.birthDate)])`,
+		`chain(xEvent, _id, [A: WHAT(eventType = "a")])`,
+		`chain(xEvent, timestamp, [A: WHAT(eventType = ^.homeAddress.countryCode)])`,
 		`tags.count() > 0`,
 		`xEvent.count() > 2`,
 		`inSegment("unknown")`,
@@ -227,9 +229,29 @@ func randomEventCond(rng *rand.Rand, depth int) string {
 	return "(" + randomEventCond(rng, depth-1) + ") or (" + randomEventCond(rng, depth-1) + ")"
 }
 
+func randomChain(rng *rand.Rand) string {
+	var steps []string
+	for i := range 1 + rng.IntN(3) {
+		step := fmt.Sprintf("S%d: WHAT(%s)", i, randomEventCond(rng, 1))
+		if rng.IntN(2) == 0 {
+			step += " WHERE(" + eventAtoms[rng.IntN(len(eventAtoms))] + ")"
+		}
+		if rng.IntN(2) == 0 {
+			step += " WHEN(" + []string{"<= 30 days before now", "today", "between date(2026, 1, 1) and now", "> 3 days before now"}[rng.IntN(4)] + ")"
+		}
+		if rng.IntN(3) == 0 {
+			step += fmt.Sprintf(" COUNT(%d)", 1+rng.IntN(3))
+		}
+		steps = append(steps, step)
+	}
+	return "chain(xEvent, timestamp, [" + strings.Join(steps, ", ") + "])"
+}
+
 func randomCond(rng *rand.Rand, depth int) string {
 	if depth == 0 || rng.IntN(3) == 0 {
-		switch rng.IntN(4) {
+		switch rng.IntN(5) {
+		case 3:
+			return randomChain(rng)
 		case 0:
 			return "xEvent[" + randomEventCond(rng, 2) + "]"
 		case 1:
@@ -270,6 +292,9 @@ func TestColumnPlanMatchesRows(t *testing.T) {
 	}
 	for range 400 {
 		queries = append(queries, randomCond(rng, 3))
+	}
+	for range 100 {
+		queries = append(queries, randomChain(rng))
 	}
 	mixed := 0 // queries that select some subjects but not all
 	for _, text := range queries {

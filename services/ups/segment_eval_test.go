@@ -32,6 +32,9 @@ var columnSegments = []struct{ id, pql string }{
 		`B: WHAT(eventType = "commerce.purchases") WHEN(<= 30 days before now)])`},
 	{"after-chain", `inSegment("chain") or loyalty.tier = "gold"`},
 	{"fr-tier", `homeAddress.countryCode = "FR" and loyalty.tier = "silver"`},
+	// Not columnar, and a segment that uses it, so not columnar either.
+	{"busy", `xEvent.count() > 21`},
+	{"busy-us", `inSegment("busy") and homeAddress.countryCode = "US"`},
 }
 
 // TestSegmentPassByColumn evaluates segments by column and by row over
@@ -121,7 +124,7 @@ func TestSegmentPassByColumn(t *testing.T) {
 					columnar = append(columnar, segs[i].id)
 				}
 			}
-			// Everything but the chain and what uses it.
+			// Everything but busy and what uses it.
 			if want := len(segs) - 2; len(columnar) != want {
 				t.Fatalf("%d segments by column (%v), want %d", len(columnar), columnar, want)
 			}

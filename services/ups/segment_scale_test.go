@@ -235,3 +235,35 @@ func TestExportScale(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentJobScale times a segment job's evaluation (what its
+// profileSegmentationTime covers: compiling, the pass, the membership
+// transitions) of the attribute segment over the SEGFLOW_SEGMENT_SCALE
+// store, five times in a row, as a job sees it. Skipped unless the
+// variable is set.
+func TestSegmentJobScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SEGFLOW_SEGMENT_SCALE"))
+	if n <= 0 {
+		t.Skip("set SEGFLOW_SEGMENT_SCALE to a number of profiles")
+	}
+	c := Caller{Org: "ORG", Sandbox: "prod"}
+	store := scaleStore(t, c, n)
+	policies, err := openPolicyStore(filepath.Join(t.TempDir(), "mergepolicies"), time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &segmentJobs{profiles: store, members: newMemberships(), policies: policies,
+		now: time.Now, membersDirs: dirTree{root: t.TempDir()}}
+	for _, s := range scaleSegments[:1] {
+		entry := segmentJobEntry{SegmentID: "seg", Segment: segmentJobSegment{ID: "seg",
+			Expression: PQLExpression{Type: exprTypePQL, Format: "pql/text", Value: s.pql}, MergePolicyID: builtinPolicyID}}
+		for i := range 5 {
+			start := time.Now()
+			res, err := r.evaluate(context.Background(), c, []segmentJobEntry{entry})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s, job %d: evaluated in %v, saved in %v, %d members", s.name, i, time.Duration(res.timing.EndTimeInMs-res.timing.StartTimeInMs)*time.Millisecond, time.Since(start), res.segments["seg"].qualifying)
+		}
+	}
+}
