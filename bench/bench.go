@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/segflow/segflow/pkg/platform"
@@ -267,6 +268,13 @@ func (b *bench) run(ctx context.Context) (res results, err error) {
 		}
 	}
 	nowOf := map[string]int64{} // the reference of each segment's latest memberships
+	if b.opts.cpuProf != "" {
+		stop, err := startCPUProfile(b.opts.cpuProf)
+		if err != nil {
+			return res, err
+		}
+		defer stop()
+	}
 	b.logf("first segment job after the load (%s)", attributeSegment)
 	cold, err := a.runJob(ctx, []string{ids[attributeSegment]})
 	if err != nil {
@@ -553,4 +561,20 @@ func readManifest(dir string) (gen.Summary, error) {
 		return sum, fmt.Errorf("%s/manifest.json: no now or no files: not a segflow gen data set", dir)
 	}
 	return sum, nil
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -54,6 +54,7 @@ type options struct {
 	duckRuns  int
 	upsRuns   int
 	verbose   bool
+	cpuProf   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.duckRuns, "duckdb-runs", 3, "DuckDB runs per query; the fastest counts")
 	fs.IntVar(&o.upsRuns, "ups-runs", 3, "segment jobs per segment alone, one after the other; the fastest counts (the first is reported too)")
 	fs.BoolVar(&o.verbose, "v", false, "show ups's warnings")
+	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the segmentation phase (after the load) to `FILE`")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: go run . [flags]   (in bench/)")
 		fs.PrintDefaults()

@@ -376,9 +376,16 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 	// A part's files are finished when the scan is done with it, and its
 	// row writers (their grown buffers) go to the next part.
 	var free exportWriters
+	// A part's files are fsynced as soon as it is done, while the scan
+	// goes on: the disk waits overlap the CPU work.
+	syncer := newFileSyncer(4)
 	opts := scanOptions{Parts: parts, PartDone: func(part int) error {
 		if st := states[part]; st != nil {
-			return st.end(&free)
+			if err := st.end(&free); err != nil {
+				return err
+			}
+			syncer.sync(st.paths(tmp, targets)...)
+			st.synced = true
 		}
 		return nil
 	}}
@@ -399,8 +406,13 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 	if err == nil {
 		err = closeExportParts(states)
 	}
-	if err == nil {
-		err = syncExportFiles(tmp, targets, states)
+	for _, st := range states {
+		if err == nil && st != nil && !st.synced {
+			syncer.sync(st.paths(tmp, targets)...)
+		}
+	}
+	if serr := syncer.wait(); err == nil {
+		err = serr
 	}
 	if err != nil {
 		for _, st := range states {
@@ -432,6 +444,7 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 			continue
 		}
 		res.profiles += st.profiles
+		st.countSets()
 		for _, c := range st.byNS {
 			res.byNS[c.ns] += c.n
 		}
@@ -444,6 +457,8 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 type exportPart struct {
 	row      []pql.Value
 	members  []pqMembership
+	cursors  []memberCursor
+	synced   bool // its files are being fsynced
 	match    []bool
 	writers  []*pqFileWriter
 	files    [][]exportFile
@@ -451,6 +466,12 @@ type exportPart struct {
 	profiles int64
 	byNS     []exportNSCount // few: a slice beats a map
 	countNS  func(string)
+	// Profiles by set of namespaces (see columns.namespaceSets), counted
+	// into byNS when the part ends.
+	setOf   []uint32
+	sets    [][]uint8
+	nsNames []string
+	perSet  []int64
 }
 
 func newExportPart(lay *exportLayout, targets int) *exportPart {
@@ -461,15 +482,7 @@ func newExportPart(lay *exportLayout, targets int) *exportPart {
 		files:   make([][]exportFile, targets),
 		records: make([]int64, targets),
 	}
-	st.countNS = func(ns string) {
-		for i := range st.byNS {
-			if st.byNS[i].ns == ns {
-				st.byNS[i].n++
-				return
-			}
-		}
-		st.byNS = append(st.byNS, exportNSCount{strings.Clone(ns), 1})
-	}
+	st.countNS = func(ns string) { st.addNS(ns, 1) }
 	return st
 }
 
@@ -485,7 +498,7 @@ func (st *exportPart) person(p *scanPerson, lay *exportLayout, m *exportMatcher,
 		return nil
 	}
 	lay.fill(st.row, p)
-	st.members = m.memberships(p.Identity, st.members[:0])
+	st.members, st.cursors = m.memberships(p.Identity, st.members[:0], st.cursors)
 	for t, ok := range st.match {
 		if !ok {
 			continue
@@ -501,8 +514,43 @@ func (st *exportPart) person(p *scanPerson, lay *exportLayout, m *exportMatcher,
 		st.records[t]++
 	}
 	st.profiles++
-	p.Namespaces(st.countNS)
+	if st.setOf == nil {
+		var err error
+		if st.setOf, st.sets, err = p.g.cols.namespaceSets(); err != nil {
+			return err
+		}
+		st.nsNames, st.perSet = p.sc.ids.nsNames, make([]int64, len(st.sets))
+	}
+	if set := st.setOf[p.Person]; set != manyNamespaces {
+		st.perSet[set]++
+	} else {
+		p.Namespaces(st.countNS)
+	}
 	return nil
+}
+
+// addNS counts n profiles with namespace ns.
+func (st *exportPart) addNS(ns string, n int64) {
+	for i := range st.byNS {
+		if st.byNS[i].ns == ns {
+			st.byNS[i].n += n
+			return
+		}
+	}
+	st.byNS = append(st.byNS, exportNSCount{strings.Clone(ns), n})
+}
+
+// countSets adds the profiles counted by set of namespaces to byNS.
+func (st *exportPart) countSets() {
+	for set, n := range st.perSet {
+		if n == 0 {
+			continue
+		}
+		for _, code := range st.sets[set] {
+			st.addNS(st.nsNames[code], n)
+		}
+	}
+	clear(st.perSet)
 }
 
 // end finishes the part's files and hands its row writers on.
@@ -545,39 +593,52 @@ func (f *exportWriters) put(rw *pqRowWriter) {
 	f.mu.Unlock()
 }
 
-// syncExportFiles fsyncs every file of an export, several at a time (the
-// directories are synced when the manifests are written).
-func syncExportFiles(tmp string, targets []string, states []*exportPart) error {
-	var paths []string
-	for _, st := range states {
-		if st == nil {
-			continue
-		}
-		for t, files := range st.files {
-			for _, f := range files {
-				paths = append(paths, filepath.Join(tmp, targets[t], f.Name))
-			}
+// paths are the files the part has finished.
+func (st *exportPart) paths(tmp string, targets []string) []string {
+	var out []string
+	for t, files := range st.files {
+		for _, f := range files {
+			out = append(out, filepath.Join(tmp, targets[t], f.Name))
 		}
 	}
-	errs := make([]error, len(paths))
-	sem := make(chan struct{}, 4)
-	var wg sync.WaitGroup
-	for i, path := range paths {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+	return out
+}
+
+// fileSyncer fsyncs files in the background, a few at a time (the
+// directories are synced when the manifests are written).
+type fileSyncer struct {
+	sem  chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
+}
+
+func newFileSyncer(n int) *fileSyncer { return &fileSyncer{sem: make(chan struct{}, n)} }
+
+// sync starts fsyncing paths.
+func (s *fileSyncer) sync(paths ...string) {
+	for _, path := range paths {
+		s.wg.Go(func() {
+			s.sem <- struct{}{}
+			defer func() { <-s.sem }()
 			f, err := os.Open(path)
 			if err == nil {
 				err = f.Sync()
 				f.Close()
 			}
-			errs[i] = err
-		}()
+			if err != nil {
+				s.mu.Lock()
+				s.errs = append(s.errs, err)
+				s.mu.Unlock()
+			}
+		})
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+}
+
+// wait waits for every fsync started and reports their errors.
+func (s *fileSyncer) wait() error {
+	s.wg.Wait()
+	return errors.Join(s.errs...)
 }
 
 type exportNSCount struct {
@@ -1030,14 +1091,20 @@ func (s *exportSegMatch) has(id uint32) bool {
 }
 
 // memberships appends the profile's memberships of every segment of the
-// view.
-func (m *exportMatcher) memberships(id uint32, out []pqMembership) []pqMembership {
-	for _, s := range m.all {
-		if st, at := s.members.get(id); st != statusNone {
+// view, looked up with cursors (one per segment, reused by one scan part).
+func (m *exportMatcher) memberships(id uint32, out []pqMembership, cursors []memberCursor) ([]pqMembership, []memberCursor) {
+	if cursors == nil {
+		cursors = make([]memberCursor, len(m.all))
+		for i, s := range m.all {
+			cursors[i].m = s.members
+		}
+	}
+	for i, s := range m.all {
+		if st, at := cursors[i].get(id); st != statusNone {
 			out = append(out, pqMembership{segmentID: s.id, status: st, at: at})
 		}
 	}
-	return out
+	return out, cursors
 }
 
 // submit creates a job for the caller from the client's part of it
