@@ -302,10 +302,20 @@ func (in *ingester) process(c Caller, id string) error {
 		return err
 	}
 	in.sinceSnap += n
-	if in.sinceSnap >= in.snapEvery {
+	if in.sinceSnap >= in.snapshotDue() {
 		return in.snapshot(false)
 	}
 	return nil
+}
+
+// snapshotDue is how many records since the last snapshot make a new
+// one: snapEvery, or a quarter of the store when that is more. Every
+// snapshot writes the whole store, so a fixed interval would make
+// loading a large store quadratic; this way the snapshots written while
+// a store grows add up to a few times its size, and a restart after a
+// crash replays at most about a quarter of it.
+func (in *ingester) snapshotDue() int {
+	return max(in.snapEvery, in.store.records()/4)
 }
 
 // snapshot writes the store and the number of commits it covers: in the

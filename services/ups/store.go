@@ -298,6 +298,17 @@ func (s *profileStore) counts(c Caller) (fragments, events int) {
 	return len(sc.frags), sc.nEvents
 }
 
+// records is how many fragments and events the store holds in all.
+func (s *profileStore) records() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, sc := range s.scopes {
+		n += len(sc.frags) + sc.nEvents
+	}
+	return n
+}
+
 func cutIdentity(k identityKey) (ns, id string, ok bool) {
 	for i := 0; i < len(k); i++ {
 		if k[i] == 0 {

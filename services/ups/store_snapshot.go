@@ -139,6 +139,15 @@ func (w *snapWriter) bytes(b []byte) {
 	w.w.Write(b)
 }
 
+// uvarintLen is how many bytes x takes as a uvarint.
+func uvarintLen(x uint64) int {
+	var buf [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(buf[:], x)
+}
+
+// stringLen is how many bytes snapWriter.str writes for s.
+func stringLen(s string) int { return uvarintLen(uint64(len(s))) + len(s) }
+
 func (w *snapWriter) str(s string) {
 	w.uvarint(uint64(len(s)))
 	w.w.WriteString(s)
@@ -159,21 +168,27 @@ func (w *snapWriter) scope(sc *scopeView) {
 	// The dictionaries and identities are sections of known size, so a
 	// reader builds them in parallel with the fragments and blocks.
 	w.uvarint(uint64(sc.ids.len()))
+	// Sections are written straight through, after their size: a store's
+	// identities take hundreds of megabytes.
 	for _, d := range []dictView{sc.dict, sc.pdict} {
-		var sec []byte
-		sec = binary.AppendUvarint(sec, uint64(d.n))
+		size := uvarintLen(uint64(d.n))
 		for i := range d.n {
-			str := d.d.String(uint32(i))
-			sec = append(binary.AppendUvarint(sec, uint64(len(str))), str...)
+			size += stringLen(d.d.String(uint32(i)))
 		}
-		w.bytes(sec)
+		w.uvarint(uint64(size))
+		w.uvarint(uint64(d.n))
+		for i := range d.n {
+			w.str(d.d.String(uint32(i)))
+		}
 	}
-	var sec []byte
+	size := 0
 	for i := range sc.ids.len() {
-		key := sc.ids.key(uint32(i))
-		sec = append(binary.AppendUvarint(sec, uint64(len(key))), key...)
+		size += stringLen(sc.ids.key(uint32(i)))
 	}
-	w.bytes(sec)
+	w.uvarint(uint64(size))
+	for i := range sc.ids.len() {
+		w.str(sc.ids.key(uint32(i)))
+	}
 	w.uvarint(uint64(len(sc.frags)))
 	for _, f := range sc.frags {
 		w.uvarint(uint64(f.dataset))
