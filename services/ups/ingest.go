@@ -138,7 +138,7 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 			return nil, fmt.Errorf("replaying commits.log: batch %s: %w", e.Batch, err)
 		}
 		in.seq++
-		n, err := in.applyTo(caller, b, store.schema(caller).Clone(), 0)
+		n, err := in.applyTo(caller, b, store.schema(caller).Clone(), 0, "")
 		if err != nil {
 			// Committed files are never changed by ups: someone edited or
 			// removed them. Starting without them would silently lose data.
@@ -290,7 +290,7 @@ func (in *ingester) process(c Caller, id string) error {
 		return fmt.Errorf("committing batch %s: %w", id, err)
 	}
 	in.seq++
-	n, err := in.applyTo(c, b, v.schema, v.records)
+	n, err := in.applyTo(c, b, v.schema, v.records, v.spill)
 	if err != nil {
 		// The commit stands, and a restart replays it; until then the
 		// store lacks (part of) the batch. Only a disk failure or someone
@@ -408,6 +408,9 @@ type validated struct {
 	schema  *pql.Schema
 	records int
 	rowErrs []rowError
+	// spill, when set, is the file holding the batch's records as the
+	// apply pass wants them (see ingest_spill.go).
+	spill string
 }
 
 // validate reads every record of a batch and checks it, collecting row
@@ -420,22 +423,57 @@ func (in *ingester) validate(c Caller, b batch) (*validated, error) {
 		return nil, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
 	}
 	v := &validated{schema: in.store.schema(c).Clone()}
-	conv := newValidator(v.schema, ds.schemaClass() == schemaEvent, b.DatasetID)
+	event := ds.schemaClass() == schemaEvent
+	if !ds.profileEnabled() {
+		conv := newValidator(v.schema, event, b.DatasetID)
+		err = in.readBatch(b, conv, func(r any) {
+			if re, ok := r.(*rowError); ok {
+				v.rowErrs = append(v.rowErrs, *re)
+				return
+			}
+			v.records++ // valid
+		})
+		return v, err
+	}
+	// Records bound for the store are converted once, here, and spilled
+	// for the apply pass. Fragments number their strings with the
+	// scope's Dict already: a batch that fails leaves a few unused
+	// entries there, nothing else.
+	path := filepath.Join(in.batchDir(b.ID), spillName)
+	sp, err := createSpill(path)
+	if err != nil {
+		return nil, err
+	}
+	conv := newApplier(v.schema, event, b.DatasetID, in.store.fragmentDict(c))
 	err = in.readBatch(b, conv, func(r any) {
 		if re, ok := r.(*rowError); ok {
 			v.rowErrs = append(v.rowErrs, *re)
 			return
 		}
 		v.records++ // valid
+		if len(v.rowErrs) == 0 {
+			sp.add(r)
+		}
 	})
-	return v, err
+	if err != nil || len(v.rowErrs) > 0 {
+		sp.abort()
+		return v, err
+	}
+	if err := sp.close(); err != nil {
+		sp.abort()
+		return nil, fmt.Errorf("writing %s: %w", path, err)
+	}
+	v.spill = path
+	return v, nil
 }
 
 // applyTo puts a committed batch's records in the profile store when its
-// dataset is enabled for Profile, reading its files a second time. A row
-// error here means the files changed since they were validated.
-// records, when known from validation, sizes the store's tables once.
-func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema, records int) (int, error) {
+// dataset is enabled for Profile, from the spill validation wrote, or
+// (spill "", as when replaying commits at start) reading its files a
+// second time. A row error here means the files changed since they were
+// validated. records, when known from validation, sizes the store's
+// tables once.
+func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema, records int, spill string) (int, error) {
 	ds, err := in.catalog.dataset(c, b.DatasetID)
 	if err != nil {
 		return 0, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
@@ -459,8 +497,23 @@ func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema, records int) 
 	if !event {
 		a.reserveFragments(records)
 	}
-	conv := newApplier(schema, event, b.DatasetID, a.sc.pdict)
 	n := 0
+	if spill != "" {
+		err := readSpill(spill, b.DatasetID, func(r any) {
+			switch r := r.(type) {
+			case newFragment:
+				a.fragment(r)
+			case newEvent:
+				a.event(r)
+			}
+			n++
+		})
+		if rerr := os.Remove(spill); err == nil {
+			err = rerr
+		}
+		return n, err
+	}
+	conv := newApplier(schema, event, b.DatasetID, a.sc.pdict)
 	var rowErrs []rowError
 	err = in.readBatch(b, conv, func(r any) {
 		switch r := r.(type) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -126,6 +127,7 @@ func TestIngestProfilesAndEvents(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("merged profiles:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	e.noSpills()
 	// Events come in time order.
 	e.srv.store.each(Caller{Org: catDevOrg, Sandbox: "prod"}, scanSpec{rule: mergeRule{Graph: "none", Attribute: "timestampOrdered"}}, func(p *Profile) bool {
 		if p.ID() == "ECID:e1" && p.Subject.Events[0].Index(0).Str() != "x2" {
@@ -161,6 +163,7 @@ not json
 	if frags, evs := e.srv.store.counts(Caller{Org: catDevOrg, Sandbox: "prod"}); frags != 0 || evs != 0 {
 		t.Fatalf("a failed batch applied %d fragments and %d events", frags, evs)
 	}
+	e.noSpills()
 	rec := e.call(catDev, "prod", http.MethodGet, exportBase+"/batches/"+id+"/failed", "")
 	var failed struct {
 		Data []rowError `json:"data"`
@@ -399,5 +402,20 @@ func TestUnfinishedSnapshotRemoved(t *testing.T) {
 	e.restart()
 	if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("%s is still there: %v", tmp, err)
+	}
+}
+
+// noSpills fails the test if a spill file (ingest_spill.go) outlived its
+// batch.
+func (e *catEnv) noSpills() {
+	e.t.Helper()
+	err := filepath.WalkDir(e.cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Name() == spillName {
+			e.t.Errorf("%s is left behind", path)
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
 	}
 }

@@ -298,6 +298,27 @@ func (s *profileStore) counts(c Caller) (fragments, events int) {
 	return len(sc.frags), sc.nEvents
 }
 
+// fragmentDict is the Dict the caller's fragments number their strings
+// with, making the scope if it has none yet: validation encodes a
+// batch's fragments before they are applied.
+func (s *profileStore) fragmentDict(c Caller) *pql.Dict {
+	k := scopeKey{c.Org, c.Sandbox}
+	s.mu.RLock()
+	sc, ok := s.scopes[k]
+	s.mu.RUnlock()
+	if ok {
+		return sc.pdict
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sc, ok := s.scopes[k]; ok {
+		return sc.pdict
+	}
+	sc = newScopeStore(pql.NewXDMSchema())
+	s.scopes[k] = sc
+	return sc.pdict
+}
+
 // records is how many fragments and events the store holds in all.
 func (s *profileStore) records() int {
 	s.mu.RLock()
