@@ -47,9 +47,22 @@ type ingester struct {
 	store   *profileStore
 	log     zerolog.Logger
 
-	mu      sync.Mutex // serializes processing: commit order is apply order
+	// Batches go through two stages, each one batch at a time: validation
+	// and commit (run), then apply (applyLoop), so the next batch is
+	// validated while the last one is applied. Commit order is apply
+	// order.
 	commits *os.File
-	seq     uint64 // committed batches so far
+	seq     uint64 // committed batches so far (run's)
+	applyCh chan *committed
+
+	mu      sync.Mutex // held while a batch is applied
+	applied uint64     // batches applied so far: what a snapshot covers
+
+	// pending is, per scope, the schema of the last batch committed but
+	// not yet applied: the base the next batch of the scope validates
+	// against.
+	pendMu  sync.Mutex
+	pending map[scopeKey]*pql.Schema
 
 	snapEvery int           // records between snapshots
 	snapSeq   atomic.Uint64 // commits the last snapshot covers
@@ -125,11 +138,12 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 		return nil, fmt.Errorf("%s covers %d commits but %s holds only %d: restore commits.log, or remove the snapshot to rebuild from the commits there are",
 			in.snapshotPath(), snapSeq, filepath.Join(dir, "commits.log"), len(entries))
 	}
-	in.seq = snapSeq
+	in.seq, in.applied = snapSeq, snapSeq
+	in.pending = map[scopeKey]*pql.Schema{}
 	in.snapSeq.Store(snapSeq)
-	committed := map[string]bool{}
+	isCommitted := map[string]bool{}
 	for _, e := range entries[:snapSeq] {
-		committed[e.Batch] = true
+		isCommitted[e.Batch] = true
 	}
 	for _, e := range entries[snapSeq:] {
 		caller := Caller{Org: e.Org, Sandbox: e.Sandbox}
@@ -138,7 +152,9 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 			return nil, fmt.Errorf("replaying commits.log: batch %s: %w", e.Batch, err)
 		}
 		in.seq++
-		n, err := in.applyTo(caller, b, store.schema(caller).Clone(), 0, "")
+		in.applied = in.seq
+		os.Remove(filepath.Join(in.batchDir(b.ID), spillName)) // a stop between commit and apply
+		n, err := in.applyTo(caller, b, store.schema(caller).Clone(), 0, "", in.seq)
 		if err != nil {
 			// Committed files are never changed by ups: someone edited or
 			// removed them. Starting without them would silently lose data.
@@ -146,7 +162,7 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 				e.Batch, in.filesDir(e.Batch), err, filepath.Join(dir, "commits.log"))
 		}
 		in.sinceSnap += n
-		committed[e.Batch] = true
+		isCommitted[e.Batch] = true
 		if b.Status != batchSuccess {
 			if _, err := cat.completeBatch(caller, b.ID, successOutcome(n)); err != nil && !errors.Is(err, errBatchClosed) {
 				return nil, fmt.Errorf("marking committed batch %s: %w", b.ID, err)
@@ -161,9 +177,10 @@ func openIngester(dir string, cat *catalog, store *profileStore, log zerolog.Log
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
 	in.wake = make(chan struct{}, 1)
+	in.applyCh = make(chan *committed, 1)
 	go in.run(ctx)
 	for _, b := range cat.unfinishedBatches() {
-		if b.Status == batchProcessing && !committed[b.ID] {
+		if b.Status == batchProcessing && !isCommitted[b.ID] {
 			in.enqueue(b.owner(), b.ID)
 		}
 	}
@@ -216,9 +233,20 @@ func (in *ingester) enqueue(c Caller, batchID string) {
 	}
 }
 
-// run processes queued batches until ctx is done.
+// run validates and commits queued batches until ctx is done, handing
+// them to the apply stage; at the end it waits for that stage to apply
+// what was committed.
 func (in *ingester) run(ctx context.Context) {
-	defer close(in.done)
+	applied := make(chan struct{})
+	go func() {
+		defer close(applied)
+		in.applyLoop()
+	}()
+	defer func() {
+		close(in.applyCh)
+		<-applied
+		close(in.done)
+	}()
 	for {
 		in.qmu.Lock()
 		var next *job
@@ -244,15 +272,24 @@ func (in *ingester) run(ctx context.Context) {
 	}
 }
 
-// close stops the worker after the batch in hand (an interrupted batch is
-// resumed at the next start).
+// applyLoop applies committed batches in commit order.
+func (in *ingester) applyLoop() {
+	for cm := range in.applyCh {
+		if err := in.apply(cm); err != nil {
+			in.log.Error().Err(err).Str("batch", cm.b.ID).Msg("batch processing failed")
+		}
+	}
+}
+
+// close stops the worker after the batch in hand, once what is committed
+// is applied (an interrupted batch is resumed at the next start).
 func (in *ingester) close() {
 	in.closeOnce.Do(func() {
 		in.cancel()
 		<-in.done
 		in.snapWG.Wait()
 		in.mu.Lock()
-		if in.seq > in.snapSeq.Load() {
+		if in.applied > in.snapSeq.Load() {
 			// A restart then replays nothing.
 			if err := in.snapshot(true); err != nil {
 				in.log.Error().Err(err).Msg("store snapshot at shutdown failed; the next start replays the commits")
@@ -263,10 +300,19 @@ func (in *ingester) close() {
 	})
 }
 
-// process validates a batch and commits or fails it.
+// committed is a batch validated and committed, for the apply stage.
+type committed struct {
+	c         Caller
+	b         batch
+	v         *validated
+	seq       uint64
+	start     time.Time
+	validated time.Duration
+}
+
+// process validates a batch and commits it (handing it to the apply
+// stage) or fails it.
 func (in *ingester) process(c Caller, id string) error {
-	in.mu.Lock()
-	defer in.mu.Unlock()
 	b, err := in.catalog.batch(c, id)
 	if err != nil {
 		return err
@@ -274,7 +320,9 @@ func (in *ingester) process(c Caller, id string) error {
 	if b.Status != batchProcessing {
 		return nil // already done (a duplicate COMPLETE)
 	}
+	start := time.Now()
 	v, err := in.validate(c, b)
+	validated := time.Since(start)
 	if err != nil {
 		_, cerr := in.catalog.completeBatch(c, id, batchOutcome{Status: batchFailed, Errors: []batchError{{Code: codeMalformed, Description: err.Error()}}})
 		return errors.Join(err, cerr)
@@ -290,7 +338,37 @@ func (in *ingester) process(c Caller, id string) error {
 		return fmt.Errorf("committing batch %s: %w", id, err)
 	}
 	in.seq++
-	n, err := in.applyTo(c, b, v.schema, v.records, v.spill)
+	in.pendMu.Lock()
+	in.pending[scopeKey{c.Org, c.Sandbox}] = v.schema
+	in.pendMu.Unlock()
+	in.applyCh <- &committed{c: c, b: b, v: v, seq: in.seq, start: start, validated: validated}
+	return nil
+}
+
+// baseSchema is the schema a new batch of the caller validates against:
+// that of its last committed batch if it is not applied yet, else the
+// store's.
+func (in *ingester) baseSchema(c Caller) *pql.Schema {
+	in.pendMu.Lock()
+	defer in.pendMu.Unlock()
+	if s, ok := in.pending[scopeKey{c.Org, c.Sandbox}]; ok {
+		return s
+	}
+	return in.store.schema(c)
+}
+
+// apply puts a committed batch in the store and tells Catalog.
+func (in *ingester) apply(cm *committed) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	c, id := cm.c, cm.b.ID
+	n, err := in.applyTo(c, cm.b, cm.v.schema, cm.v.records, cm.v.spill, cm.seq)
+	in.applied = cm.seq
+	in.pendMu.Lock()
+	if k := (scopeKey{c.Org, c.Sandbox}); in.pending[k] == cm.v.schema {
+		delete(in.pending, k)
+	}
+	in.pendMu.Unlock()
 	if err != nil {
 		// The commit stands, and a restart replays it; until then the
 		// store lacks (part of) the batch. Only a disk failure or someone
@@ -301,6 +379,7 @@ func (in *ingester) process(c Caller, id string) error {
 	if _, err := in.catalog.completeBatch(c, id, successOutcome(n)); err != nil {
 		return err
 	}
+	in.log.Info().Str("batch", id).Int("records", n).Dur("validated", cm.validated).Dur("applied", time.Since(cm.start)-cm.validated).Msg("batch ingested")
 	in.sinceSnap += n
 	if in.sinceSnap >= in.snapshotDue() {
 		return in.snapshot(false)
@@ -321,7 +400,7 @@ func (in *ingester) snapshotDue() int {
 // snapshot writes the store and the number of commits it covers: in the
 // background (ingestion goes on; a second one waits its turn and is
 // skipped if one is running), or, at shutdown, at once. Callers hold
-// in.mu, so the view taken is that of a whole number of batches.
+// in.mu, so the view taken is that of a whole number of applied batches.
 func (in *ingester) snapshot(wait bool) error {
 	if !wait && !in.snapMu.TryLock() {
 		return nil // one is being written; the next commit tries again
@@ -329,7 +408,7 @@ func (in *ingester) snapshot(wait bool) error {
 	if wait {
 		in.snapMu.Lock()
 	}
-	v, err := in.store.view(in.seq)
+	v, err := in.store.view(in.applied)
 	if err != nil {
 		in.snapMu.Unlock()
 		return fmt.Errorf("writing the store snapshot: %w", err)
@@ -422,7 +501,7 @@ func (in *ingester) validate(c Caller, b batch) (*validated, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
 	}
-	v := &validated{schema: in.store.schema(c).Clone()}
+	v := &validated{schema: in.baseSchema(c).Clone()}
 	event := ds.schemaClass() == schemaEvent
 	if !ds.profileEnabled() {
 		conv := newValidator(v.schema, event, b.DatasetID)
@@ -473,7 +552,7 @@ func (in *ingester) validate(c Caller, b batch) (*validated, error) {
 // second time. A row error here means the files changed since they were
 // validated. records, when known from validation, sizes the store's
 // tables once.
-func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema, records int, spill string) (int, error) {
+func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema, records int, spill string, seq uint64) (int, error) {
 	ds, err := in.catalog.dataset(c, b.DatasetID)
 	if err != nil {
 		return 0, fmt.Errorf("dataset %s: %w", b.DatasetID, err)
@@ -492,22 +571,16 @@ func (in *ingester) applyTo(c Caller, b batch, schema *pql.Schema, records int, 
 		})
 		return n, errors.Join(err, rowErrorsErr(rowErrs))
 	}
-	a := in.store.begin(c, schema, in.seq)
+	a := in.store.begin(c, schema, seq)
 	defer a.end()
 	if !event {
 		a.reserveFragments(records)
 	}
 	n := 0
 	if spill != "" {
-		err := readSpill(spill, b.DatasetID, func(r any) {
-			switch r := r.(type) {
-			case newFragment:
-				a.fragment(r)
-			case newEvent:
-				a.event(r)
-			}
-			n++
-		})
+		err := readSpill(spill, b.DatasetID,
+			func(f newFragment) { a.fragment(f); n++ },
+			func(e newEvent) { a.event(e); n++ })
 		if rerr := os.Remove(spill); err == nil {
 			err = rerr
 		}

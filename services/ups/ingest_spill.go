@@ -48,6 +48,11 @@ func (s *spillWriter) str(b string) {
 	s.w.WriteString(b)
 }
 
+func (s *spillWriter) bytes(b []byte) {
+	s.uvarint(uint64(len(b)))
+	s.w.Write(b)
+}
+
 // add writes a newFragment or a newEvent (errors surface at close).
 func (s *spillWriter) add(r any) {
 	switch r := r.(type) {
@@ -57,13 +62,13 @@ func (s *spillWriter) add(r any) {
 		for _, id := range r.identities {
 			s.str(string(id))
 		}
-		s.str(string(r.data))
+		s.bytes(r.data)
 	case newEvent:
 		s.w.WriteByte('e')
 		s.str(r.id)
 		s.str(string(r.identity))
 		s.w.Write(s.buf[:binary.PutVarint(s.buf[:], r.timestamp)])
-		s.str(string(r.data))
+		s.bytes(r.data)
 	default:
 		panic(fmt.Sprintf("ups: spilling %T", r))
 	}
@@ -87,11 +92,11 @@ func (s *spillWriter) abort() {
 	os.Remove(s.f.Name())
 }
 
-// readSpill hands fn every record of a spill, as newFragments (of
-// dataset) and newEvents. An event owns its memory (one allocation for
-// its id, identity and data); a fragment owns its data, but its
-// identities are only valid during the call.
-func readSpill(path, dataset string, fn func(any)) error {
+// readSpill hands every record of a spill to fragment (newFragments of
+// dataset) or event. An event owns its memory (one allocation for its
+// id, identity and data); a fragment owns its data, but its identities
+// are only valid during the call.
+func readSpill(path, dataset string, fragment func(newFragment), event func(newEvent)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -135,7 +140,7 @@ func readSpill(path, dataset string, fn func(any)) error {
 				ids = append(ids, identityKey(unsafe.String(unsafe.SliceData(scratch[start:]), end-start)))
 				start = end
 			}
-			fn(newFragment{dataset: dataset, identities: ids, data: data})
+			fragment(newFragment{dataset: dataset, identities: ids, data: data})
 		case 'e':
 			// One allocation: id, identity, then the data.
 			lens := [2]uint64{r.uvarint()}
@@ -155,7 +160,7 @@ func readSpill(path, dataset string, fn func(any)) error {
 				break
 			}
 			str := unsafe.String(unsafe.SliceData(all), len(buf))
-			fn(newEvent{id: str[:lens[0]], identity: identityKey(str[lens[0]:]), timestamp: ts, data: all[len(buf):]})
+			event(newEvent{id: str[:lens[0]], identity: identityKey(str[lens[0]:]), timestamp: ts, data: all[len(buf):]})
 		default:
 			r.fail(errBadSpill)
 		}

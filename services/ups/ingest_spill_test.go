@@ -29,17 +29,14 @@ func TestSpillRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []any
-	err = readSpill(path, "ds", func(r any) {
-		if f, ok := r.(newFragment); ok {
-			// Identities are only valid during the call.
-			f.identities = append([]identityKey(nil), f.identities...)
-			for i, id := range f.identities {
-				f.identities[i] = identityKey(string([]byte(id)))
-			}
-			r = f
+	err = readSpill(path, "ds", func(f newFragment) {
+		// Identities are only valid during the call.
+		f.identities = append([]identityKey(nil), f.identities...)
+		for i, id := range f.identities {
+			f.identities[i] = identityKey(string([]byte(id)))
 		}
-		got = append(got, r)
-	})
+		got = append(got, f)
+	}, func(e newEvent) { got = append(got, e) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +61,7 @@ func TestSpillRoundTrip(t *testing.T) {
 		if err := os.WriteFile(path, data[:cut], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if err := readSpill(path, "ds", func(any) {}); !errors.Is(err, errBadSpill) {
+		if err := readSpill(path, "ds", func(newFragment) {}, func(newEvent) {}); !errors.Is(err, errBadSpill) {
 			t.Errorf("cut at %d of %d bytes: %v, want errBadSpill", cut, len(data), err)
 		}
 	}
@@ -73,7 +70,7 @@ func TestSpillRoundTrip(t *testing.T) {
 	if err := os.WriteFile(path, bad, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := readSpill(path, "ds", func(any) {}); !errors.Is(err, errBadSpill) {
+	if err := readSpill(path, "ds", func(newFragment) {}, func(newEvent) {}); !errors.Is(err, errBadSpill) {
 		t.Errorf("wrong count: %v, want errBadSpill", err)
 	}
 }

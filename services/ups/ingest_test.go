@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/segflow/segflow/pkg/pql"
 )
 
 const (
@@ -417,5 +419,51 @@ func (e *catEnv) noSpills() {
 	})
 	if err != nil {
 		e.t.Fatal(err)
+	}
+}
+
+// Batches are validated while the one before is applied. Each of these
+// teaches the schema a field of its own; one validated against the
+// store's schema before the last batch was applied would lay its fields
+// out over that batch's, so every field must read back as written.
+func TestIngestPipelinedBatchesLearnInOrder(t *testing.T) {
+	e := newCatEnv(t)
+	ds := e.createDataset(catDev, "prod", fmt.Sprintf(profileClassBody, "crm"))
+	const batches, perBatch = 6, 3000
+	var ids []string
+	for b := range batches {
+		var lines strings.Builder
+		for i := range perBatch {
+			fmt.Fprintf(&lines, `{"identityMap":{"ECID":[{"id":"b%d-%d","primary":true}]},"attrs":{"f%d":"v%d","n%d":%d}}`+"\n", b, i, b, b, b, i)
+		}
+		ids = append(ids, e.ingestBatch(catDev, ds, false, map[string]string{"p.json": lines.String()}))
+	}
+	for _, id := range ids {
+		if b := e.waitBatch(catDev, id); b["status"] != "success" {
+			t.Fatalf("batch %s: %v", id, b)
+		}
+	}
+	c := Caller{Org: catDevOrg, Sandbox: "prod"}
+	schema := e.srv.store.schema(c)
+	for b := range batches {
+		q, err := pql.Parse(fmt.Sprintf(`attrs.f%d = "v%d" and attrs.n%d >= 0`, b, b, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := pql.Compile(q, pql.Options{Schema: schema})
+		if err != nil || len(plan.Warnings()) > 0 {
+			t.Fatalf("batch %d's fields: %v %v", b, err, plan.Warnings())
+		}
+		run := plan.NewRunner(time.Now())
+		n := 0
+		e.srv.store.each(c, scanSpec{rule: mergeRule{Graph: "none", Attribute: "timestampOrdered"}, noEvents: true}, func(p *Profile) bool {
+			if ok, _ := run.Match(&p.Subject); ok {
+				n++
+			}
+			return true
+		})
+		if n != perBatch {
+			t.Errorf("batch %d: %d profiles read back with its fields, want %d", b, n, perBatch)
+		}
 	}
 }

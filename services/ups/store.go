@@ -210,8 +210,15 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 	}
 	byIdentity := map[uint32][]int{} // event indexes
 	var order []uint32
+	var lastKey identityKey
+	var lastID uint32
 	for i, e := range events {
-		id := sc.identity(e.identity)
+		// Events of one identity usually come together: look it up once.
+		id := lastID
+		if i == 0 || e.identity != lastKey {
+			id = sc.identity(e.identity)
+			lastKey, lastID = e.identity, id
+		}
 		if _, ok := byIdentity[id]; !ok {
 			order = append(order, id)
 			if sc.blockOf[id] == 0 {

@@ -52,8 +52,35 @@ type blockWriter struct {
 	buf, scratch []byte
 	path         []byte
 	cols         []leafColumn
-	index        map[string]int // path -> column
-	values       []pql.Value
+	// trie finds the column of a leaf by its field numbers without
+	// building its path: node 0 is the event, children are by field.
+	trie   []leafNode
+	values []pql.Value
+}
+
+type leafNode struct {
+	children []int32 // field number -> node + 1 (0: none yet)
+	col      int     // the leaf's column, or -1
+}
+
+// child returns the node below n at field f, making it.
+func (w *blockWriter) child(n, f int) int {
+	nd := &w.trie[n]
+	if f >= len(nd.children) {
+		nd.children = append(nd.children, make([]int32, f+1-len(nd.children))...)
+	}
+	if c := nd.children[f]; c != 0 {
+		return int(c - 1)
+	}
+	c := len(w.trie)
+	if c < cap(w.trie) {
+		w.trie = w.trie[:c+1]
+		w.trie[c].children, w.trie[c].col = w.trie[c].children[:0], -1
+	} else {
+		w.trie = append(w.trie, leafNode{col: -1})
+	}
+	w.trie[n].children[f] = int32(c + 1)
+	return c
 }
 
 // leafColumn is one leaf path: its depth and field numbers as uvarints,
@@ -64,9 +91,9 @@ type leafColumn struct {
 }
 
 // flatten calls fn with every leaf of an event: the scalars, arrays, maps
-// and empty objects under its objects, with their paths (depth, then the
-// field numbers). _id and timestamp have columns of their own.
-func (w *blockWriter) flatten(v pql.Value, lay eventLayout, top bool, fn func(path []byte, v pql.Value)) {
+// and empty objects under its objects, with their trie nodes (w.path
+// holds the field numbers). _id and timestamp have columns of their own.
+func (w *blockWriter) flatten(v pql.Value, lay eventLayout, top bool, node int, fn func(node int, v pql.Value)) {
 	depth := len(w.path)
 	for i := range v.Len() {
 		f := v.Index(i)
@@ -74,11 +101,12 @@ func (w *blockWriter) flatten(v pql.Value, lay eventLayout, top bool, fn func(pa
 			continue
 		}
 		w.path = binary.AppendUvarint(w.path[:depth], uint64(i))
+		c := w.child(node, i)
 		if f.Kind() == pql.KindObject && hasField(f) {
-			w.flatten(f, lay, false, fn)
+			w.flatten(f, lay, false, c, fn)
 			continue
 		}
-		fn(w.leafKey(), f)
+		fn(c, f)
 	}
 	w.path = w.path[:depth]
 }
@@ -120,24 +148,25 @@ func (w *blockWriter) encode(events []storedEvent, lay eventLayout) []byte {
 	}
 	// Leaf paths, each with the value of every event (null where absent).
 	w.cols = w.cols[:0]
-	if w.index == nil {
-		w.index = map[string]int{}
+	if len(w.trie) == 0 {
+		w.trie = append(w.trie, leafNode{col: -1})
 	}
-	clear(w.index)
+	w.trie = w.trie[:1]
+	w.trie[0].children, w.trie[0].col = w.trie[0].children[:0], -1
 	clear(w.values) // the last block's values, for the collector
 	w.values = w.values[:0]
 	for i, e := range events {
 		w.path = w.path[:0]
-		w.flatten(e.value, lay, true, func(path []byte, v pql.Value) {
-			c, ok := w.index[string(path)]
-			if !ok {
+		w.flatten(e.value, lay, true, 0, func(node int, v pql.Value) {
+			c := w.trie[node].col
+			if c < 0 {
 				c = len(w.cols)
-				w.index[string(path)] = c
+				w.trie[node].col = c
 				// Columns share one reused slab of values.
 				start := len(w.values)
 				w.values = slices.Grow(w.values, len(events))[:start+len(events)]
 				clear(w.values[start:])
-				w.cols = append(w.cols, leafColumn{path: string(path), start: start})
+				w.cols = append(w.cols, leafColumn{path: string(w.leafKey()), start: start})
 			}
 			w.values[w.cols[c].start+i] = v
 		})
@@ -484,6 +513,12 @@ func decodeBlock(block []byte, lay eventLayout, dict *pql.Dict) ([]storedEvent, 
 // with the same _id, and sorts them by time then _id.
 func mergeEvents(old, added []storedEvent) []storedEvent {
 	all := append(old, added...)
+	if distinctIDs(all) {
+		// The usual case: nothing to replace, and events mostly come in
+		// time order already.
+		slices.SortFunc(all, byTimeThenID)
+		return all
+	}
 	// Stable, so among equal ids the later (newer) one comes last.
 	slices.SortStableFunc(all, func(a, b storedEvent) int { return cmp.Compare(a.id, b.id) })
 	out := all[:0]
@@ -493,11 +528,44 @@ func mergeEvents(old, added []storedEvent) []storedEvent {
 		}
 		out = append(out, e)
 	}
-	slices.SortFunc(out, func(a, b storedEvent) int {
-		if c := cmp.Compare(a.ts, b.ts); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.id, b.id)
-	})
+	slices.SortFunc(out, byTimeThenID)
 	return out
+}
+
+func byTimeThenID(a, b storedEvent) int {
+	if c := cmp.Compare(a.ts, b.ts); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// distinctIDs reports whether no two events share an _id, with a small
+// hash table for the few events an identity usually has (false, to be
+// sure, when there are many).
+func distinctIDs(events []storedEvent) bool {
+	if len(events) > 64 {
+		return false
+	}
+	var table [128]int16 // index + 1
+	for i, e := range events {
+		h := fnv1a(e.id) & 127
+		for table[h] != 0 {
+			if events[table[h]-1].id == e.id {
+				return false
+			}
+			h = (h + 1) & 127
+		}
+		table[h] = int16(i + 1)
+	}
+	return true
+}
+
+// fnv1a is the 32-bit FNV-1a hash of s.
+func fnv1a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
 }

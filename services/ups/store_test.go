@@ -3,6 +3,7 @@ package ups
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/segflow/segflow/pkg/pql"
@@ -167,4 +168,47 @@ func trimObject(v pql.Value) pql.Value {
 		}
 	}
 	return pql.Object(fields[:last+1])
+}
+
+// mergeEvents keeps the newest event of each _id (the later one of added,
+// added over old) and sorts by time then _id, with or without repeats,
+// for few events and many.
+func TestMergeEvents(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	reference := func(old, added []storedEvent) []storedEvent {
+		newest := map[string]storedEvent{}
+		for _, e := range append(append([]storedEvent(nil), old...), added...) {
+			newest[e.id] = e
+		}
+		var out []storedEvent
+		for _, e := range newest {
+			out = append(out, e)
+		}
+		slices.SortFunc(out, byTimeThenID)
+		return out
+	}
+	for round := range 500 {
+		var old, added []storedEvent
+		ids := 1 + rng.IntN(100)
+		for k := range rng.IntN(80) {
+			e := storedEvent{id: fmt.Sprintf("id-%d", rng.IntN(ids)), ts: int64(rng.IntN(20)), value: pql.Int(int64(k))}
+			if rng.IntN(2) == 0 {
+				old = append(old, e)
+			} else {
+				added = append(added, e)
+			}
+		}
+		// old is a block: distinct ids already.
+		old = reference(nil, old)
+		want := reference(old, added)
+		got := mergeEvents(slices.Clone(old), slices.Clone(added))
+		if len(got) != len(want) {
+			t.Fatalf("round %d: %d events, want %d", round, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].id != want[i].id || got[i].ts != want[i].ts || !pql.Equal(got[i].value, want[i].value) {
+				t.Fatalf("round %d, event %d: %v, want %v", round, i, got[i], want[i])
+			}
+		}
+	}
 }
