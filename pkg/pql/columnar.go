@@ -55,6 +55,11 @@ type Column struct {
 	Values []Value
 	Codes  []uint32
 	Small  []uint8
+
+	// tables caches, by condition, the condition's result for each value
+	// (for conditions that do not depend on the time): a store that keeps
+	// its columns evaluates a segment's conditions once.
+	tables sync.Map
 }
 
 // Len is the number of rows.
@@ -374,7 +379,7 @@ func (cc *colCompiler) atom(n Node, event bool) colNode {
 	if event {
 		paths = info.EventPaths
 	}
-	a := &colAtom{event: event, query: q, schema: schema, id: len(cc.atoms)}
+	a := &colAtom{event: event, query: q, schema: schema, id: len(cc.atoms), key: Format(n), usesNow: info.UsesNow}
 	switch len(paths) {
 	case 0: // a constant
 	case 1:
@@ -512,9 +517,11 @@ type colAtom struct {
 	event  bool
 	path   string // "" for a constant
 	idx    []int
-	query  *Query // the condition as a query on a profile or its events
-	schema *Schema
-	id     int // index in colRun.tables
+	query   *Query // the condition as a query on a profile or its events
+	schema  *Schema
+	id      int    // index in colRun.tables
+	key     string // the condition's text, for Column.tables
+	usesNow bool
 }
 
 func (a *colAtom) eval(w *colWorker, lo, hi int, out []uint64) error {
@@ -848,10 +855,10 @@ func (p *ColumnPlan) prepare(r *colRun, cols Columns, now time.Time) error {
 	}
 	for _, a := range p.atoms {
 		var values []Value
+		var col *Column
 		if a.path == "" {
 			values = []Value{{}}
 		} else {
-			var col *Column
 			var err error
 			if a.event {
 				col, err = cols.EventColumn(a.path)
@@ -864,11 +871,20 @@ func (p *ColumnPlan) prepare(r *colRun, cols Columns, now time.Time) error {
 			r.atomCols[a.id] = col
 			values = col.Values
 		}
+		if col != nil && !a.usesNow {
+			if t, ok := col.tables.Load(a.key); ok {
+				r.tables[a.id] = t.([]bool)
+				continue
+			}
+		}
 		table, err := a.table(values, now)
 		if err != nil {
 			return err
 		}
 		r.tables[a.id] = table
+		if col != nil && !a.usesNow {
+			col.tables.Store(a.key, table)
+		}
 	}
 	return nil
 }

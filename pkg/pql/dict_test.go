@@ -170,3 +170,20 @@ func TestDictDecoderConcurrentWithEncoder(t *testing.T) {
 		t.Error("no string was numbered: the test exercises nothing")
 	}
 }
+
+// Strings offered once are rarely numbered: the Bloom filter's false
+// admissions stay a small fraction for a million distinct strings.
+func TestDictAdmitFalseAdmissions(t *testing.T) {
+	d := NewDict()
+	admitted := 0
+	const n = 1_000_000
+	for i := range n {
+		if _, ok := d.Admit(fmt.Sprintf("unique-%d@example.com", i)); ok {
+			admitted++
+		}
+	}
+	if admitted > n/100 {
+		t.Fatalf("%d of %d strings offered once were numbered", admitted, n)
+	}
+	t.Logf("%d of %d strings offered once were numbered", admitted, n)
+}

@@ -136,6 +136,16 @@ func TestSegmentPassByColumn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// Again, with the columns and their conditions' tables cached.
+			again, err := byCol.run(context.Background(), store, c, cfg.Now, scanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range segs {
+				if !slices.Equal(again.members[i], got.members[i]) {
+					t.Errorf("%s: %d members the second time, %d the first", segs[i].id, len(again.members[i]), len(got.members[i]))
+				}
+			}
 			if got.info != want.info {
 				t.Errorf("scan info %+v, want %+v", got.info, want.info)
 			}
