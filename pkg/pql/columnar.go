@@ -514,9 +514,9 @@ func (s colSegment) eval(w *colWorker, lo, hi int, out []uint64) error {
 
 // colAtom is a condition on one attribute (or none: a constant).
 type colAtom struct {
-	event  bool
-	path   string // "" for a constant
-	idx    []int
+	event   bool
+	path    string // "" for a constant
+	idx     []int
 	query   *Query // the condition as a query on a profile or its events
 	schema  *Schema
 	id      int    // index in colRun.tables

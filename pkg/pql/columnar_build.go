@@ -143,3 +143,10 @@ func compact(c *Column) *Column {
 	}
 	return &Column{Values: c.Values, Small: small}
 }
+
+// Size is about how many bytes the column takes: its codes and its
+// values (not the strings they point to, which usually belong to the
+// store the column was read from).
+func (c *Column) Size() int {
+	return len(c.Codes)*4 + len(c.Small) + len(c.Values)*int(unsafe.Sizeof(Value{}))
+}

@@ -45,6 +45,7 @@ func (e *authEnv) start() {
 		TokenTTL:        time.Hour,
 		MaxBodyBytes:    1 << 20,
 		SnapshotRecords: 1_000_000,
+		ColumnCacheMB:   1024,
 	}
 	e.reg = prometheus.NewRegistry()
 	if e.srv != nil {

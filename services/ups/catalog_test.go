@@ -66,6 +66,7 @@ func newCatEnv(t *testing.T, mutate ...func(*Config)) *catEnv {
 		TokenTTL:        time.Hour,
 		MaxBodyBytes:    1 << 20,
 		SnapshotRecords: 1_000_000,
+		ColumnCacheMB:   1024,
 	}
 	for _, m := range mutate {
 		m(&cfg)

@@ -29,6 +29,10 @@ type Config struct {
 	// data directory load a generated sample of that many profiles (about
 	// 20 events each) for the first client's org (see sample.go).
 	SampleProfiles int `env:"SEGFLOW_UPS_SAMPLE_PROFILES, default=0"`
+	// ColumnCacheMB bounds the memory the attributes kept by column for
+	// segment jobs (see store_columns.go) take per merge policy and
+	// sandbox; the least recently used go first.
+	ColumnCacheMB int `env:"SEGFLOW_UPS_COLUMN_CACHE_MB, default=1024"`
 }
 
 // Client is one IMS client-credentials integration.
@@ -82,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_MAX_BODY_BYTES is %d, want at least 1024", c.MaxBodyBytes))
+	}
+	if c.ColumnCacheMB < 1 {
+		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_COLUMN_CACHE_MB is %d, want at least 1", c.ColumnCacheMB))
 	}
 	if c.SnapshotRecords < 1 {
 		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_SNAPSHOT_RECORDS is %d, want at least 1", c.SnapshotRecords))

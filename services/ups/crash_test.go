@@ -26,7 +26,7 @@ func TestCrashChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestCrashIngest")
 	}
-	cfg := Config{Addr: "127.0.0.1:0", DataDir: dir, Clients: catClients, TokenTTL: time.Hour, MaxBodyBytes: 1 << 20, SnapshotRecords: 50}
+	cfg := Config{Addr: "127.0.0.1:0", DataDir: dir, Clients: catClients, TokenTTL: time.Hour, MaxBodyBytes: 1 << 20, SnapshotRecords: 50, ColumnCacheMB: 1024}
 	srv, err := New(cfg, Options{Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		fmt.Println("error", err)
@@ -91,7 +91,7 @@ func TestCrashIngest(t *testing.T) {
 		<-done
 	}
 	// Restart in process and let resumed batches finish.
-	cfg := Config{Addr: "127.0.0.1:0", DataDir: dir, Clients: catClients, TokenTTL: time.Hour, MaxBodyBytes: 1 << 20, SnapshotRecords: 50}
+	cfg := Config{Addr: "127.0.0.1:0", DataDir: dir, Clients: catClients, TokenTTL: time.Hour, MaxBodyBytes: 1 << 20, SnapshotRecords: 50, ColumnCacheMB: 1024}
 	srv, err := New(cfg, Options{Logger: zerolog.Nop(), Registerer: prometheus.NewRegistry()})
 	if err != nil {
 		t.Fatalf("restart after the crashes: %v", err)

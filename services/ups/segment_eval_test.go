@@ -141,9 +141,17 @@ func TestSegmentPassByColumn(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// And with room for one column at a time: each build drops
+			// the others.
+			store.columnBudget = 1
+			tight, err := byCol.run(context.Background(), store, c, cfg.Now, scanOptions{})
+			store.columnBudget = 1 << 30
+			if err != nil {
+				t.Fatal(err)
+			}
 			for i := range segs {
-				if !slices.Equal(again.members[i], got.members[i]) {
-					t.Errorf("%s: %d members the second time, %d the first", segs[i].id, len(again.members[i]), len(got.members[i]))
+				if !slices.Equal(again.members[i], got.members[i]) || !slices.Equal(tight.members[i], got.members[i]) {
+					t.Errorf("%s: %d members the second time, %d with a tight budget, %d the first", segs[i].id, len(again.members[i]), len(tight.members[i]), len(got.members[i]))
 				}
 			}
 			if got.info != want.info {

@@ -79,6 +79,7 @@ func New(cfg Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("opening the merge policies in SEGFLOW_DATA_DIR: %w", err)
 	}
 	store := newProfileStore()
+	store.columnBudget = cfg.ColumnCacheMB << 20
 	segments, err := openDefinitionStore(filepath.Join(cfg.DataDir, "segments"), now, policies, store.schema)
 	if err != nil {
 		return nil, fmt.Errorf("opening the segment definitions in SEGFLOW_DATA_DIR: %w", err)

@@ -19,6 +19,8 @@ import (
 type profileStore struct {
 	mu     sync.RWMutex
 	scopes map[scopeKey]*scopeStore
+	// columnBudget bounds the bytes a grouping's columns take.
+	columnBudget int
 }
 
 type scopeKey struct{ org, sandbox string }
@@ -93,7 +95,7 @@ type newEvent struct {
 }
 
 func newProfileStore() *profileStore {
-	return &profileStore{scopes: map[scopeKey]*scopeStore{}}
+	return &profileStore{scopes: map[scopeKey]*scopeStore{}, columnBudget: 1 << 30}
 }
 
 func newScopeStore(schema *pql.Schema) *scopeStore {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -28,6 +29,12 @@ type columns struct {
 	event   map[string]*pql.Column
 	times   []int64
 	offsets []uint32 // person i's events are rows offsets[i] to offsets[i+1]
+	// The columns above are dropped, least recently used first, to keep
+	// their size under budget bytes (the one just built stays).
+	budget int
+	sizes  map[string]int    // by cacheKey
+	used   map[string]uint64 // by cacheKey: the tick of the last use
+	tick   uint64
 	// personOf maps identity numbers to persons, or -1.
 	personOf []int32
 	// nsSet numbers each person's set of identity namespaces (manyNamespaces:
@@ -41,7 +48,54 @@ type columns struct {
 const manyNamespaces = ^uint32(0)
 
 func newColumns(sc *scopeStore, g *grouping) *columns {
-	return &columns{sc: sc, g: g, profile: map[string]*pql.Column{}, event: map[string]*pql.Column{}}
+	return &columns{sc: sc, g: g, profile: map[string]*pql.Column{}, event: map[string]*pql.Column{},
+		budget: 1 << 30, sizes: map[string]int{}, used: map[string]uint64{}}
+}
+
+// Cache keys: "p:" and "e:" then the path for profile and event
+// columns, "events" for the timestamps and offsets.
+const eventsKey = "events"
+
+func (c *columns) setBudget(bytes int) {
+	c.mu.Lock()
+	c.budget = bytes
+	c.mu.Unlock()
+}
+
+// touch records a use of the cached entry key.
+func (c *columns) touch(key string) {
+	c.tick++
+	c.used[key] = c.tick
+}
+
+// keep records a new entry of size bytes and drops the least recently
+// used others while the entries take more than the budget.
+func (c *columns) keep(key string, size int) {
+	c.sizes[key] = size
+	c.touch(key)
+	total := 0
+	for _, n := range c.sizes {
+		total += n
+	}
+	for total > c.budget && len(c.sizes) > 1 {
+		oldest, at := "", ^uint64(0)
+		for k := range c.sizes {
+			if k != key && c.used[k] < at {
+				oldest, at = k, c.used[k]
+			}
+		}
+		total -= c.sizes[oldest]
+		delete(c.sizes, oldest)
+		delete(c.used, oldest)
+		switch {
+		case oldest == eventsKey:
+			c.times, c.offsets = nil, nil
+		case strings.HasPrefix(oldest, "p:"):
+			delete(c.profile, oldest[2:])
+		default:
+			delete(c.event, oldest[2:])
+		}
+	}
 }
 
 var errNotScalar = errors.New("ups: not a scalar attribute")
@@ -54,6 +108,7 @@ func (c *columns) ProfileColumn(path string) (*pql.Column, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if col, ok := c.profile[path]; ok {
+		c.touch("p:" + path)
 		return col, nil
 	}
 	idx, ok := c.sc.schema.ScalarPath(path, false)
@@ -83,6 +138,7 @@ func (c *columns) ProfileColumn(path string) (*pql.Column, error) {
 	}
 	col := pql.ConcatColumns(parts)
 	c.profile[path] = col
+	c.keep("p:"+path, col.Size())
 	return col, nil
 }
 
@@ -92,6 +148,7 @@ func (c *columns) EventColumn(path string) (*pql.Column, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if col, ok := c.event[path]; ok {
+		c.touch("e:" + path)
 		return col, nil
 	}
 	idx, ok := c.sc.schema.ScalarPath(path, true)
@@ -134,6 +191,7 @@ func (c *columns) EventColumn(path string) (*pql.Column, error) {
 	}
 	col := pql.ConcatColumns(parts)
 	c.event[path] = col
+	c.keep("e:"+path, col.Size())
 	return col, nil
 }
 
@@ -146,6 +204,7 @@ func (c *columns) Events() ([]int64, []uint32, error) {
 
 func (c *columns) events() ([]int64, []uint32, error) {
 	if c.offsets != nil {
+		c.touch(eventsKey)
 		return c.times, c.offsets, nil
 	}
 	offsets := make([]uint32, len(c.g.persons)+1)
@@ -188,6 +247,7 @@ func (c *columns) events() ([]int64, []uint32, error) {
 		return nil, nil, err
 	}
 	c.times, c.offsets = times, offsets
+	c.keep(eventsKey, 8*len(times)+4*len(offsets))
 	return times, offsets, nil
 }
 

@@ -85,7 +85,9 @@ func (s *profileStore) withGrouping(c Caller, rule mergeRule, fn func(sc *scopeS
 	if !ok {
 		return nil
 	}
-	return fn(sc, sc.cachedGrouping(rule))
+	g := sc.cachedGrouping(rule)
+	g.cols.setBudget(s.columnBudget)
+	return fn(sc, g)
 }
 
 // scanGrouping is scan over one grouping, under the store's read lock.
