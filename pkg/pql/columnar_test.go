@@ -382,3 +382,53 @@ func TestColumnPlanReadsOnlyItsColumns(t *testing.T) {
 		t.Fatalf("columns read: %s, want %s", got, want)
 	}
 }
+
+// FuzzColumnPlan: a query CompileColumns accepts selects exactly the
+// subjects the row evaluator does (the random subjects of
+// TestColumnPlanMatchesRows, a few hundred of them); one it refuses
+// fails with ErrNotColumnar or the row compiler's errors.
+func FuzzColumnPlan(f *testing.F) {
+	for _, q := range append(append(append([]string{}, profileAtoms...), eventAtoms...), notColumnar...) {
+		f.Add(q)
+	}
+	f.Add(`xEvent[eventType = "commerce.purchases" and timestamp occurs <= 30 days before now].count() > 2 or not active`)
+	f.Add(`chain(xEvent, timestamp, [A: WHAT(eventType = "commerce.purchases") COUNT(2), B: WHAT(web.name.startsWith("S")) WHEN(today)])`)
+	f.Add(`3 <= xEvent[commerce.order.priceTotal > 10].average(commerce.order.priceTotal)`)
+	s := columnarSchema(f)
+	now := time.Date(2026, 11, 29, 10, 30, 0, 0, time.UTC)
+	subjects, members := randomSubjects(s, rand.New(rand.NewPCG(9, 10)), 300, now)
+	opts := Options{Schema: s, SegmentSlot: func(id string) (int, bool) { return 0, id == "s1" }, MaxWork: 1 << 16}
+	f.Fuzz(func(t *testing.T, text string) {
+		q, err := Parse(text)
+		if err != nil {
+			return
+		}
+		plan, err := Compile(q, opts)
+		if err != nil {
+			return
+		}
+		cp, err := CompileColumns(q, opts)
+		if err != nil {
+			var ce CheckErrors
+			if !errors.Is(err, ErrNotColumnar) && !errors.As(err, &ce) {
+				t.Fatalf("%s: %v", text, err)
+			}
+			return
+		}
+		cols := &subjectColumns{schema: s, subjects: subjects, segments: map[int][]uint64{0: members}}
+		got, err := cp.Run(context.Background(), cols, now, 2)
+		run := plan.NewRunner(now)
+		for i := range subjects {
+			want, rerr := run.Match(&subjects[i])
+			if rerr != nil {
+				return // over the work budget: both may stop anywhere
+			}
+			if err != nil {
+				t.Fatalf("%s: columnar failed (%v) where rows did not", text, err)
+			}
+			if have := got[i/64]&(1<<(i%64)) != 0; have != want {
+				t.Fatalf("%s: subject %d: columnar %v, rows %v", text, i, have, want)
+			}
+		}
+	})
+}

@@ -135,9 +135,10 @@ func (c *compiler) constTime(t TimeRef) (func(now int64) interval, bool) {
 			return interval{lo, shift(lo, 1, u)}
 		}, true
 	}
-	if call, ok := t.X.(*Call); ok && call.Name == "date" {
+	if call, ok := t.X.(*Call); ok && call.Name == "date" && isConstDate(call) {
+		// Constant arguments only: evaluating others needs a subject.
 		e := c.expr(call)
-		if v := e.eval(nil); isConstDate(call) && v.kind == KindTime {
+		if v := e.eval(nil); v.kind == KindTime {
 			day := dayOf(int64(v.num))
 			return func(int64) interval { return day }, true
 		}
