@@ -696,21 +696,8 @@ func countBits(bm []uint64, s, t int) int {
 	return n
 }
 
-func anyBit(bm []uint64, s, t int) bool {
-	for s < t {
-		w := s / 64
-		word := bm[w] >> (s % 64)
-		take := min(64-s%64, t-s)
-		if take < 64 {
-			word &= 1<<take - 1
-		}
-		if word != 0 {
-			return true
-		}
-		s += take
-	}
-	return false
-}
+// anyBit reports whether any of the bits s to t-1 of bm is set.
+func anyBit(bm []uint64, s, t int) bool { return countBits(bm, s, t) > 0 }
 
 // colRun is one evaluation's data: the columns and the per-value tables
 // of every atom.

@@ -78,8 +78,8 @@ func TestSegmentPassByColumn(t *testing.T) {
 			}
 		}
 	}
-	seq, _ = applyJSONLines(t, store, c, seq, "ds2", false, strings.NewReader(frags.String()))
-	applyJSONLines(t, store, c, seq, "ds2", true, strings.NewReader(events.String()))
+	loadRecords(t, store, c, false, "ds2", &seq, strings.NewReader(frags.String()))
+	loadRecords(t, store, c, true, "ds2", &seq, strings.NewReader(events.String()))
 
 	var segs []evalSegment
 	for _, s := range columnSegments {

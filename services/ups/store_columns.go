@@ -18,8 +18,9 @@ import (
 // reads is decoded once, dictionary coded, and kept with the grouping,
 // so later segments on it read a few bytes a person instead of
 // materializing profiles. Columns are built on first use, under the
-// store's read lock, and go away with the grouping when the next batch
-// is applied.
+// store's read lock, dropped least recently used first beyond a budget
+// (SEGFLOW_UPS_COLUMN_CACHE_MB), and go away with the grouping when the
+// next batch is applied.
 type columns struct {
 	sc *scopeStore
 	g  *grouping
@@ -32,8 +33,8 @@ type columns struct {
 	// The columns above are dropped, least recently used first, to keep
 	// their size under budget bytes (the one just built stays).
 	budget int
-	sizes  map[string]int    // by cacheKey
-	used   map[string]uint64 // by cacheKey: the tick of the last use
+	sizes  map[string]int    // by cache key (see eventsKey)
+	used   map[string]uint64 // by cache key: the tick of the last use
 	tick   uint64
 	// personOf maps identity numbers to persons, or -1.
 	personOf []int32

@@ -1,7 +1,6 @@
 package ups
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"github.com/segflow/segflow/pkg/pql"
 
 	"github.com/segflow/segflow/services/ups/gen"
-	"github.com/segflow/segflow/services/ups/records"
 )
 
 // TestStoreScale loads SEGFLOW_STORE_SCALE generated profiles (20 events
@@ -149,47 +147,9 @@ func loadScaleStore(t testing.TB, c Caller, n int) (store *profileStore, seq uin
 	load := func(event bool, write func(gen.Config, io.Writer) error) int {
 		pr, pw := io.Pipe()
 		go func() { pw.CloseWithError(write(cfg, pw)) }()
-		total := 0
-		seq, total = applyJSONLines(t, store, c, seq, "ds", event, pr)
-		return total
+		return loadRecords(t, store, c, event, "ds", &seq, pr)
 	}
 	profiles = load(false, gen.Profiles)
 	events = load(true, gen.Events)
 	return store, seq, profiles, events
-}
-
-// applyJSONLines applies single-line JSON records of dataset to store as
-// the ingester's apply pass does, a batch (seq after seq) every 250,000
-// records, and returns the last seq and how many records there were.
-func applyJSONLines(t testing.TB, store *profileStore, c Caller, seq uint64, dataset string, event bool, r io.Reader) (uint64, int) {
-	schema := store.schema(c).Clone()
-	seq++
-	a := store.begin(c, schema, seq)
-	conv := newApplier(schema, event, dataset, a.sc.pdict)
-	total, inBatch := 0, 0
-	_, err := records.ConvertJSONLines(r, conv.worker, func(row int, r any) error {
-		if l, ok := r.(learn); ok {
-			r = conv.learn(l)
-		}
-		switch r := r.(type) {
-		case newFragment:
-			a.fragment(r)
-		case newEvent:
-			a.event(r)
-		default:
-			return fmt.Errorf("row %d: %v", row, r)
-		}
-		total++
-		if inBatch++; inBatch == 250_000 {
-			a.end()
-			seq++
-			a, inBatch = store.begin(c, schema, seq), 0
-		}
-		return nil
-	}, 0)
-	a.end()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return seq, total
 }
