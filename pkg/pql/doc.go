@@ -182,4 +182,14 @@
 // on the time, without a schema, so a store can load only those columns.
 // DependencyOrder orders segments so each follows the ones it uses and
 // reports cycles as *CycleError.
+//
+// # Evaluation by column
+//
+// CompileColumns compiles the common shapes of segment (conditions on one
+// attribute each, inSegment, counts and sums of filtered xEvent, chain)
+// into a ColumnPlan that a store laid out by column (Columns) evaluates
+// for all its persons at once, as bitmaps, without building a profile. It
+// evaluates each one-attribute condition with the row evaluator on each
+// distinct value of the attribute, so both give the same results; other
+// queries fail with ErrNotColumnar and are evaluated row by row.
 package pql
