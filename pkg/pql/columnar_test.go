@@ -282,7 +282,7 @@ func TestColumnPlanMatchesRows(t *testing.T) {
 	s := columnarSchema(t)
 	now := time.Date(2026, 11, 29, 10, 30, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(1, 2))
-	subjects, members := randomSubjects(s, rng, 3000, now)
+	subjects, members := randomSubjects(s, rng, 1200, now)
 	slot := func(id string) (int, bool) { return 0, id == "s1" }
 	opts := Options{Schema: s, SegmentSlot: slot}
 	var queries []string
@@ -290,10 +290,10 @@ func TestColumnPlanMatchesRows(t *testing.T) {
 	for _, e := range eventAtoms {
 		queries = append(queries, "xEvent["+e+"]", "xEvent["+e+"].count() > 1")
 	}
-	for range 400 {
+	for range 300 {
 		queries = append(queries, randomCond(rng, 3))
 	}
-	for range 100 {
+	for range 80 {
 		queries = append(queries, randomChain(rng))
 	}
 	mixed := 0 // queries that select some subjects but not all
