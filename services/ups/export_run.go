@@ -466,8 +466,8 @@ type exportPart struct {
 	profiles int64
 	byNS     []exportNSCount // few: a slice beats a map
 	countNS  func(string)
-	// Profiles by set of namespaces (see columns.namespaceSets), counted
-	// into byNS when the part ends.
+	// Profiles by set of namespaces (see columns.namespaceSets), added to
+	// byNS by countSets once the scan is done.
 	setOf   []uint32
 	sets    [][]uint8
 	nsNames []string

@@ -57,6 +57,9 @@ type ingester struct {
 
 	mu      sync.Mutex // held while a batch is applied
 	applied uint64     // batches applied so far: what a snapshot covers
+	// applyFailed stops snapshots after a committed batch failed to
+	// apply: the next start must replay it.
+	applyFailed bool
 
 	// pending is, per scope, the schema of the last batch committed but
 	// not yet applied: the base the next batch of the scope validates
@@ -338,9 +341,11 @@ func (in *ingester) process(c Caller, id string) error {
 		return fmt.Errorf("committing batch %s: %w", id, err)
 	}
 	in.seq++
-	in.pendMu.Lock()
-	in.pending[scopeKey{c.Org, c.Sandbox}] = v.schema
-	in.pendMu.Unlock()
+	if v.spill != "" { // the batch is for the store: its schema will be the scope's
+		in.pendMu.Lock()
+		in.pending[scopeKey{c.Org, c.Sandbox}] = v.schema
+		in.pendMu.Unlock()
+	}
 	in.applyCh <- &committed{c: c, b: b, v: v, seq: in.seq, start: start, validated: validated}
 	return nil
 }
@@ -371,8 +376,10 @@ func (in *ingester) apply(cm *committed) error {
 	in.pendMu.Unlock()
 	if err != nil {
 		// The commit stands, and a restart replays it; until then the
-		// store lacks (part of) the batch. Only a disk failure or someone
-		// changing the files between the two reads gets here.
+		// store lacks (part of) the batch, so no snapshot may claim it.
+		// Only a disk failure or someone changing the files between the
+		// two reads gets here.
+		in.applyFailed = true
 		in.log.Error().Err(err).Str("batch", id).Msg("applying a committed batch failed; restart ups to replay it")
 		return err
 	}
@@ -402,6 +409,9 @@ func (in *ingester) snapshotDue() int {
 // skipped if one is running), or, at shutdown, at once. Callers hold
 // in.mu, so the view taken is that of a whole number of applied batches.
 func (in *ingester) snapshot(wait bool) error {
+	if in.applyFailed {
+		return nil
+	}
 	if !wait && !in.snapMu.TryLock() {
 		return nil // one is being written; the next commit tries again
 	}
