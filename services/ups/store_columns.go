@@ -112,35 +112,13 @@ func (c *columns) ProfileColumn(path string) (*pql.Column, error) {
 		c.touch("p:" + path)
 		return col, nil
 	}
-	idx, ok := c.sc.schema.ScalarPath(path, false)
-	if !ok {
+	if _, ok := c.sc.schema.ScalarPath(path, false); !ok {
 		return nil, fmt.Errorf("%w: %s", errNotScalar, path)
 	}
-	spec := scanSpec{profile: c.sc.schema.ProfileProjection([]string{path}), noEvents: true}
-	parts, err := forParts(len(c.g.persons), func(lo, hi int) (*pql.Column, error) {
-		m := newMaterializer(c.sc)
-		var p Profile
-		var b pql.ColumnBuilder
-		b.Grow(hi - lo)
-		for i := lo; i < hi; i++ {
-			if err := m.person(c.g, i, spec, &p); err != nil {
-				return nil, err
-			}
-			v := p.Subject.Profile
-			for _, f := range idx {
-				v = v.Index(f)
-			}
-			b.Add(v)
-		}
-		return b.Column(), nil
-	})
-	if err != nil {
+	if err := c.buildProfile([]string{path}); err != nil {
 		return nil, err
 	}
-	col := pql.ConcatColumns(parts)
-	c.profile[path] = col
-	c.keep("p:"+path, col.Size())
-	return col, nil
+	return c.profile[path], nil
 }
 
 // EventColumn returns the values of a scalar event attribute, events in
@@ -152,104 +130,189 @@ func (c *columns) EventColumn(path string) (*pql.Column, error) {
 		c.touch("e:" + path)
 		return col, nil
 	}
-	idx, ok := c.sc.schema.ScalarPath(path, true)
-	if !ok {
+	if _, ok := c.sc.schema.ScalarPath(path, true); !ok {
 		return nil, fmt.Errorf("%w: xEvent.%s", errNotScalar, path)
 	}
-	// The block column of the attribute is keyed by its depth and field
-	// numbers (see store_events.go).
-	key := binary.AppendUvarint(nil, uint64(len(idx)))
-	for _, f := range idx {
-		key = binary.AppendUvarint(key, uint64(f))
-	}
-	_, offsets, err := c.events()
-	if err != nil {
+	if err := c.buildEvents([]string{path}); err != nil {
 		return nil, err
 	}
-	parts, err := forParts(len(c.g.persons), func(lo, hi int) (*pql.Column, error) {
-		var b pql.ColumnBuilder
-		b.Grow(int(offsets[hi] - offsets[lo]))
-		var dec pql.Decoder
-		dec.Dict = c.sc.dict
-		var buf []pql.Value
-		for i := lo; i < hi; i++ {
-			p := c.g.persons[i]
-			for _, bi := range c.g.blocks[p.blockStart:p.blockEnd] {
-				dec.Reset()
-				var err error
-				if buf, err = blockColumn(c.sc.blocks[bi].data, key, &dec, buf); err != nil {
-					return nil, err
-				}
-				for _, v := range buf {
-					b.Add(v)
-				}
-			}
-		}
-		return b.Column(), nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	col := pql.ConcatColumns(parts)
-	c.event[path] = col
-	c.keep("e:"+path, col.Size())
-	return col, nil
+	return c.event[path], nil
 }
 
 // Events returns every event's timestamp and where each person's are.
 func (c *columns) Events() ([]int64, []uint32, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.events()
+	if c.offsets == nil {
+		if err := c.buildEvents(nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	c.touch(eventsKey)
+	return c.times, c.offsets, nil
 }
 
-func (c *columns) events() ([]int64, []uint32, error) {
-	if c.offsets != nil {
-		c.touch(eventsKey)
-		return c.times, c.offsets, nil
-	}
-	offsets := make([]uint32, len(c.g.persons)+1)
-	for i, p := range c.g.persons {
-		n := 0
-		for _, bi := range c.g.blocks[p.blockStart:p.blockEnd] {
-			count, k := binary.Uvarint(c.sc.blocks[bi].data)
-			if k <= 0 {
-				return nil, nil, errCorruptBlock
+// Prefetch builds the columns of the scalar attributes given that are
+// not built yet, the profile ones in one pass over the persons and the
+// event ones (with the timestamps) in another: a segment on three
+// attributes decodes the store once, not three times.
+func (c *columns) Prefetch(profile, event []string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	missing := func(paths []string, have map[string]*pql.Column, ev bool) []string {
+		var out []string
+		for _, p := range paths {
+			if _, ok := have[p]; !ok && !slices.Contains(out, p) {
+				if _, ok := c.sc.schema.ScalarPath(p, ev); ok {
+					out = append(out, p)
+				}
 			}
-			n += int(count)
 		}
-		offsets[i+1] = offsets[i] + uint32(n)
+		return out
 	}
-	times := make([]int64, offsets[len(offsets)-1])
-	_, err := forParts(len(c.g.persons), func(lo, hi int) (struct{}, error) {
-		out := times[offsets[lo]:offsets[hi]]
+	if paths := missing(profile, c.profile, false); len(paths) > 0 {
+		if err := c.buildProfile(paths); err != nil {
+			return err
+		}
+	}
+	if paths := missing(event, c.event, true); len(paths) > 0 || (event != nil && c.offsets == nil) {
+		return c.buildEvents(paths)
+	}
+	return nil
+}
+
+// buildProfile builds the columns of scalar profile attributes, in one
+// pass that materializes just them. Callers hold c.mu.
+func (c *columns) buildProfile(paths []string) error {
+	idx := make([][]int, len(paths))
+	for i, p := range paths {
+		idx[i], _ = c.sc.schema.ScalarPath(p, false)
+	}
+	spec := scanSpec{profile: c.sc.schema.ProfileProjection(paths), noEvents: true}
+	parts, err := forParts(len(c.g.persons), func(lo, hi int) ([]*pql.Column, error) {
+		m := newMaterializer(c.sc)
+		var p Profile
+		bs := make([]pql.ColumnBuilder, len(paths))
+		for k := range bs {
+			bs[k].Grow(hi - lo)
+		}
+		for i := lo; i < hi; i++ {
+			if err := m.person(c.g, i, spec, &p); err != nil {
+				return nil, err
+			}
+			for k, fields := range idx {
+				v := p.Subject.Profile
+				for _, f := range fields {
+					v = v.Index(f)
+				}
+				bs[k].Add(v)
+			}
+		}
+		out := make([]*pql.Column, len(paths))
+		for k := range bs {
+			out[k] = bs[k].Column()
+		}
+		return out, nil
+	})
+	if err != nil {
+		return err
+	}
+	for k, path := range paths {
+		col := pql.ConcatColumns(partsOf(parts, k))
+		c.profile[path] = col
+		c.keep("p:"+path, col.Size())
+	}
+	return nil
+}
+
+// buildEvents builds the columns of scalar event attributes, and the
+// timestamps and offsets if they are not built, in one pass over the
+// event blocks that decodes just those columns. Callers hold c.mu.
+func (c *columns) buildEvents(paths []string) error {
+	// A block column is keyed by its depth and field numbers (see
+	// store_events.go).
+	keys := make([][]byte, len(paths))
+	for i, p := range paths {
+		idx, _ := c.sc.schema.ScalarPath(p, true)
+		keys[i] = binary.AppendUvarint(nil, uint64(len(idx)))
+		for _, f := range idx {
+			keys[i] = binary.AppendUvarint(keys[i], uint64(f))
+		}
+	}
+	offsets, times := c.offsets, c.times
+	if offsets == nil {
+		offsets = make([]uint32, len(c.g.persons)+1)
+		for i, p := range c.g.persons {
+			n := 0
+			for _, bi := range c.g.blocks[p.blockStart:p.blockEnd] {
+				count, k := binary.Uvarint(c.sc.blocks[bi].data)
+				if k <= 0 {
+					return errCorruptBlock
+				}
+				n += int(count)
+			}
+			offsets[i+1] = offsets[i] + uint32(n)
+		}
+		times = make([]int64, offsets[len(offsets)-1])
+	}
+	withTimes := c.offsets == nil
+	parts, err := forParts(len(c.g.persons), func(lo, hi int) ([]*pql.Column, error) {
+		bs := make([]pql.ColumnBuilder, len(paths))
+		for k := range bs {
+			bs[k].Grow(int(offsets[hi] - offsets[lo]))
+		}
+		var dec pql.Decoder
+		dec.Dict = c.sc.dict
+		bufs := make([][]pql.Value, len(paths))
+		ts := times[offsets[lo]:offsets[hi]]
 		for i := lo; i < hi; i++ {
 			p := c.g.persons[i]
 			for _, bi := range c.g.blocks[p.blockStart:p.blockEnd] {
-				br := blockReader{data: c.sc.blocks[bi].data}
-				n := int(br.uvarint())
-				if n > len(out) {
-					return struct{}{}, errCorruptBlock
+				dec.Reset()
+				var out []int64
+				if withTimes {
+					out = ts
 				}
-				prev := int64(0)
-				for j := range n {
-					prev += br.varint()
-					out[j] = prev
+				n, err := blockColumns(c.sc.blocks[bi].data, keys, &dec, bufs, out)
+				if err != nil {
+					return nil, err
 				}
-				if br.err {
-					return struct{}{}, errCorruptBlock
+				ts = ts[n:]
+				for k := range bs {
+					for _, v := range bufs[k] {
+						bs[k].Add(v)
+					}
 				}
-				out = out[n:]
 			}
 		}
-		return struct{}{}, nil
+		out := make([]*pql.Column, len(paths))
+		for k := range bs {
+			out[k] = bs[k].Column()
+		}
+		return out, nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	c.times, c.offsets = times, offsets
-	c.keep(eventsKey, 8*len(times)+4*len(offsets))
-	return times, offsets, nil
+	if withTimes {
+		c.times, c.offsets = times, offsets
+		c.keep(eventsKey, 8*len(times)+4*len(offsets))
+	}
+	for k, path := range paths {
+		col := pql.ConcatColumns(partsOf(parts, k))
+		c.event[path] = col
+		c.keep("e:"+path, col.Size())
+	}
+	return nil
+}
+
+// partsOf picks the k-th column of each part.
+func partsOf(parts [][]*pql.Column, k int) []*pql.Column {
+	out := make([]*pql.Column, len(parts))
+	for i, p := range parts {
+		out[i] = p[k]
+	}
+	return out
 }
 
 // members returns the persons whose shown identity holds a qualifying
@@ -363,23 +426,30 @@ func (c *columns) namespaceSets() ([]uint32, [][]uint8, error) {
 	return codes, sets, nil
 }
 
-// blockColumn decodes into out (reused) the values of one block's column
-// keyed by key, nulls when the block has no such column.
-func blockColumn(block, key []byte, dec *pql.Decoder, out []pql.Value) ([]pql.Value, error) {
+// blockColumns decodes a block's columns keyed by keys into outs
+// (reused; nulls where the block has no such column) and, when times is
+// not nil, its timestamps into times. It returns the block's event count.
+func blockColumns(block []byte, keys [][]byte, dec *pql.Decoder, outs [][]pql.Value, times []int64) (int, error) {
 	br := blockReader{data: block}
 	n := int(br.uvarint())
-	if br.err || n > len(block) {
-		return out, errCorruptBlock
+	if br.err || n > len(block) || times != nil && n > len(times) {
+		return 0, errCorruptBlock
 	}
-	for range n {
-		br.varint()
+	prev := int64(0)
+	for j := range n {
+		prev += br.varint()
+		if times != nil {
+			times[j] = prev
+		}
 	}
 	for range n {
 		br.id(false)
 	}
-	out = slices.Grow(out[:0], n)[:n]
-	clear(out)
-	for !br.err {
+	for k := range outs {
+		outs[k] = slices.Grow(outs[k][:0], n)[:n]
+		clear(outs[k])
+	}
+	for found := 0; !br.err && found < len(keys); {
 		start := br.data
 		depth := br.uvarint()
 		if depth == 0 || depth > maxLeafDepth {
@@ -391,23 +461,25 @@ func blockColumn(block, key []byte, dec *pql.Decoder, out []pql.Value) ([]pql.Va
 		path := start[:len(start)-len(br.data)]
 		size := br.uvarint()
 		if br.err || size > uint64(len(br.data)) {
-			return out, errCorruptBlock
+			return 0, errCorruptBlock
 		}
 		data := br.data[:size]
 		br.data = br.data[size:]
-		if string(path) != string(key) {
-			continue
+		for k, key := range keys {
+			if string(path) != string(key) {
+				continue
+			}
+			rest, err := dec.DecodeColumn(data, n, nil, outs[k])
+			if err != nil || len(rest) != 0 {
+				return 0, errCorruptBlock
+			}
+			found++
 		}
-		rest, err := dec.DecodeColumn(data, n, nil, out)
-		if err != nil || len(rest) != 0 {
-			return out, errCorruptBlock
-		}
-		return out, nil
 	}
 	if br.err {
-		return out, errCorruptBlock
+		return 0, errCorruptBlock
 	}
-	return out, nil
+	return n, nil
 }
 
 // forParts calls fn on contiguous ranges of n items from GOMAXPROCS
