@@ -105,38 +105,30 @@ var errNotScalar = errors.New("ups: not a scalar attribute")
 func (c *columns) Persons() int { return len(c.g.persons) }
 
 // ProfileColumn returns the merged profiles' values of a scalar attribute.
-func (c *columns) ProfileColumn(path string) (*pql.Column, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if col, ok := c.profile[path]; ok {
-		c.touch("p:" + path)
-		return col, nil
-	}
-	if _, ok := c.sc.schema.ScalarPath(path, false); !ok {
-		return nil, fmt.Errorf("%w: %s", errNotScalar, path)
-	}
-	if err := c.buildProfile([]string{path}); err != nil {
-		return nil, err
-	}
-	return c.profile[path], nil
-}
+func (c *columns) ProfileColumn(path string) (*pql.Column, error) { return c.column(path, false) }
 
 // EventColumn returns the values of a scalar event attribute, events in
 // the rows Events lays out.
-func (c *columns) EventColumn(path string) (*pql.Column, error) {
+func (c *columns) EventColumn(path string) (*pql.Column, error) { return c.column(path, true) }
+
+func (c *columns) column(path string, event bool) (*pql.Column, error) {
+	have, key, build := c.profile, "p:"+path, c.buildProfile
+	if event {
+		have, key, build = c.event, "e:"+path, c.buildEvents
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if col, ok := c.event[path]; ok {
-		c.touch("e:" + path)
+	if col, ok := have[path]; ok {
+		c.touch(key)
 		return col, nil
 	}
-	if _, ok := c.sc.schema.ScalarPath(path, true); !ok {
-		return nil, fmt.Errorf("%w: xEvent.%s", errNotScalar, path)
+	if _, ok := c.sc.schema.ScalarPath(path, event); !ok {
+		return nil, fmt.Errorf("%w: %s", errNotScalar, key)
 	}
-	if err := c.buildEvents([]string{path}); err != nil {
+	if err := build([]string{path}); err != nil {
 		return nil, err
 	}
-	return c.event[path], nil
+	return have[path], nil
 }
 
 // Events returns every event's timestamp and where each person's are.
@@ -208,20 +200,12 @@ func (c *columns) buildProfile(paths []string) error {
 				bs[k].Add(v)
 			}
 		}
-		out := make([]*pql.Column, len(paths))
-		for k := range bs {
-			out[k] = bs[k].Column()
-		}
-		return out, nil
+		return columnsOf(bs), nil
 	})
 	if err != nil {
 		return err
 	}
-	for k, path := range paths {
-		col := pql.ConcatColumns(partsOf(parts, k))
-		c.profile[path] = col
-		c.keep("p:"+path, col.Size())
-	}
+	c.add(c.profile, "p:", paths, parts)
 	return nil
 }
 
@@ -285,11 +269,7 @@ func (c *columns) buildEvents(paths []string) error {
 				}
 			}
 		}
-		out := make([]*pql.Column, len(paths))
-		for k := range bs {
-			out[k] = bs[k].Column()
-		}
-		return out, nil
+		return columnsOf(bs), nil
 	})
 	if err != nil {
 		return err
@@ -298,21 +278,31 @@ func (c *columns) buildEvents(paths []string) error {
 		c.times, c.offsets = times, offsets
 		c.keep(eventsKey, 8*len(times)+4*len(offsets))
 	}
-	for k, path := range paths {
-		col := pql.ConcatColumns(partsOf(parts, k))
-		c.event[path] = col
-		c.keep("e:"+path, col.Size())
-	}
+	c.add(c.event, "e:", paths, parts)
 	return nil
 }
 
-// partsOf picks the k-th column of each part.
-func partsOf(parts [][]*pql.Column, k int) []*pql.Column {
-	out := make([]*pql.Column, len(parts))
-	for i, p := range parts {
-		out[i] = p[k]
+// columnsOf returns what each builder holds.
+func columnsOf(bs []pql.ColumnBuilder) []*pql.Column {
+	out := make([]*pql.Column, len(bs))
+	for k := range bs {
+		out[k] = bs[k].Column()
 	}
 	return out
+}
+
+// add joins the parts' k-th columns into the column of paths[k] and keeps
+// it in have, under prefix+path in the cache accounting.
+func (c *columns) add(have map[string]*pql.Column, prefix string, paths []string, parts [][]*pql.Column) {
+	for k, path := range paths {
+		ps := make([]*pql.Column, len(parts))
+		for i, p := range parts {
+			ps[i] = p[k]
+		}
+		col := pql.ConcatColumns(ps)
+		have[path] = col
+		c.keep(prefix+path, col.Size())
+	}
 }
 
 // members returns the persons whose shown identity holds a qualifying
