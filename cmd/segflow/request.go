@@ -395,6 +395,10 @@ func (r followResult) where() string {
 // the event that finished the request before the stream is searched.
 const statusScanGrace = 500 * time.Millisecond
 
+// finalGrace is how long the last event of a request waits for those of
+// earlier stages that its subscription outran.
+const finalGrace = 500 * time.Millisecond
+
 // follow waits for the request's end, showing its progress.
 func (t *tracker) follow(ctx context.Context, prog *progress) (followResult, error) {
 	res := followResult{id: t.id, stages: map[events.Stage]eventView{}}
@@ -408,6 +412,21 @@ func (t *tracker) follow(ctx context.Context, prog *progress) (followResult, err
 	scanDone := make(chan error, 1)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	// Each subject has its own subscription, so the last event may come
+	// before the ones of the stages before it: it is held until they
+	// come, or for finalGrace.
+	var finalAt <-chan time.Time
+	earlierSeen := func(v eventView) bool {
+		for _, st := range events.Stages() {
+			if st == v.stage {
+				return true
+			}
+			if _, ok := res.stages[st]; !ok {
+				return false
+			}
+		}
+		return true
+	}
 	// onEvent takes one event; it reports whether the request ended.
 	onEvent := func(ev events.Event) bool {
 		if seen[ev.ID] {
@@ -420,13 +439,21 @@ func (t *tracker) follow(ctx context.Context, prog *progress) (followResult, err
 			return false
 		}
 		if v.terminal() {
-			prog.line(v.line())
 			res.final = &v
-			return true
+			if v.stage == "" || earlierSeen(v) {
+				prog.line(v.line())
+				return true
+			}
+			finalAt = time.After(finalGrace)
+			return false
 		}
 		if v.stage != "" {
 			res.stages[v.stage] = v
 			prog.line(v.line())
+		}
+		if res.final != nil && earlierSeen(*res.final) {
+			prog.line(res.final.line())
+			return true
 		}
 		return false
 	}
@@ -434,6 +461,9 @@ func (t *tracker) follow(ctx context.Context, prog *progress) (followResult, err
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
+		case <-finalAt:
+			prog.line(res.final.line())
+			return res, nil
 		case ev := <-t.events:
 			if onEvent(ev) {
 				return res, nil

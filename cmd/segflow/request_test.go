@@ -55,39 +55,64 @@ type simulated struct {
 
 func simulate(t *testing.T, env *stagetest.Env, r events.Request, upTo events.Stage) simulated {
 	t.Helper()
+	var order []events.Stage
+	for _, st := range events.Stages() {
+		order = append(order, st)
+		if st == upTo {
+			break
+		}
+	}
+	return simulateOrder(t, env, r, order)
+}
+
+// simulateOrder publishes the stages' events in the order given.
+func simulateOrder(t *testing.T, env *stagetest.Env, r events.Request, order []events.Stage) simulated {
+	t.Helper()
 	at := time.Now().Add(-time.Minute)
 	var s simulated
 	s.dc = events.NewDefinitionCreated(r, events.Segment{ID: "seg-1", Name: r.Definition.Name, Expression: r.Definition.Expression})
 	s.dc.Estimate = &events.Estimate{EstimatedSize: 4275, ConfidenceInterval: "95%", DurationMs: 300}
 	s.dc.Timings.Begin(events.StageDefiner, at)
 	s.dc.Timings.End(events.StageDefiner, at.Add(400*time.Millisecond))
-	env.Publish(t, events.StageDefiner, s.dc)
-	if upTo == events.StageDefiner {
-		return s
-	}
 	s.js = events.NewJobSucceeded(s.dc, "job-1", events.JobMetrics{TotalProfiles: 10000, SegmentedProfiles: 1033})
 	s.js.Timings.Begin(events.StageSegmenter, at.Add(time.Second))
 	s.js.Timings.End(events.StageSegmenter, at.Add(3100*time.Millisecond))
-	env.Publish(t, events.StageSegmenter, s.js)
-	if upTo == events.StageSegmenter {
-		return s
-	}
 	s.x = events.NewExportSucceeded(s.js)
 	s.x.DatasetID, s.x.DatasetName, s.x.ExportJobID, s.x.BatchID, s.x.ProfileCount = "ds-1", "audiences", "42", "batch-1", 1033
 	s.x.Timings.Begin(events.StageExporter, at.Add(4*time.Second))
 	s.x.Timings.End(events.StageExporter, at.Add(7*time.Second))
-	env.Publish(t, events.StageExporter, s.x)
-	if upTo == events.StageExporter {
-		return s
-	}
 	s.br = events.NewBatchReady(s.x, []events.File{
 		{URI: "file:///data/batch-1/part-0.parquet", Name: "part-0.parquet", Size: 123456, Records: 1000, SHA256: strings.Repeat("ab", 32)},
 		{URI: "file:///data/batch-1/part-1.parquet", Name: "part-1.parquet", Size: 4567, Records: 33, SHA256: strings.Repeat("cd", 32)},
 	})
 	s.br.Timings.Begin(events.StageReader, at.Add(8*time.Second))
 	s.br.Timings.End(events.StageReader, at.Add(8800*time.Millisecond))
-	env.Publish(t, events.StageReader, s.br)
+	payloads := map[events.Stage]events.Payload{
+		events.StageDefiner: s.dc, events.StageSegmenter: s.js, events.StageExporter: s.x, events.StageReader: s.br,
+	}
+	for _, st := range order {
+		env.Publish(t, st, payloads[st])
+	}
 	return s
+}
+
+// The stages' events arrive on subscriptions of their own, so the last
+// one may come first: the report still has every stage.
+func TestRequestEventsOutOfOrder(t *testing.T) {
+	env := stagetest.Start(t, nil)
+	requested := subscribeMsgs(t, env, env.Pipeline.Subjects.Requested)
+	cmd := start(t, env, nil, "request", "-name", "US carts", "-pql", `homeAddress.country = "US"`, "-dataset", "audiences", "-timeout", "1m")
+	r := published(t, env, requested)
+	simulateOrder(t, env, r, []events.Stage{events.StageDefiner, events.StageSegmenter, events.StageReader, events.StageExporter})
+	if err := cmd.wait(t); err != nil {
+		t.Fatalf("err = %v\nstderr:\n%s", err, cmd.errOut.String())
+	}
+	if want := `exporter: export job 42 SUCCEEDED`; !strings.Contains(cmd.errOut.String(), want) {
+		t.Errorf("stderr lacks %q:\n%s", want, cmd.errOut.String())
+	}
+	if want := "dataset      audiences (ds-1)"; !strings.Contains(cmd.out.String(), want) {
+		t.Errorf("stdout lacks %q:\n%s", want, cmd.out.String())
+	}
 }
 
 func TestRequestToBatchReady(t *testing.T) {
