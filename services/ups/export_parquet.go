@@ -367,9 +367,11 @@ func membershipType() *pql.Type {
 
 // pqCodec is how pages are compressed (format.Uncompressed or
 // format.Snappy). Snappy (s2's fast encoder) makes files about half as
-// big but costs about a sixth of an export's time; exports are read over
-// Data Access from the same machine, where the time matters more.
-const pqCodec = format.Uncompressed
+// big (segment ids and namespaces repeat on every row) for a little CPU;
+// with the page cache under pressure, as after ingesting gigabytes,
+// writing and fsyncing half the bytes makes a 1M-profile export faster
+// (1.10–1.55 s against 1.32–1.87 s, TestExportScale on 2 cores).
+const pqCodec = format.Snappy
 
 // pqPageBytes is about the most a page holds (levels and values, before
 // compression). Every column has one page per row group, and a row group
