@@ -149,16 +149,7 @@ func TestConsumerCollectorShowsTheQueueInFrontOfAStage(t *testing.T) {
 // fails at once, saying which key to delete.
 func TestDamagedIntentFailsTheRequest(t *testing.T) {
 	env := stagetest.Start(t, nil)
-	metrics, err := stage.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &segmenterLike{calls: map[string]int{}, seen: map[string][]events.Intent{}}
-	r := &stage.Runner[events.DefinitionCreated]{
-		Stage: events.StageSegmenter, Handler: h, Pipeline: env.Pipeline, JS: env.JS,
-		Config:  stage.Config{Concurrency: 1, ShutdownTimeout: time.Second, Deadline: time.Hour},
-		Metrics: metrics, Log: zerolog.Nop(),
-	}
+	r, h := segmenterRunner(t, env, prometheus.NewRegistry(), 1)
 	key := events.IntentKey(events.StageSegmenter, "r-damaged")
 	if _, err := env.Pipeline.Intents.Put(context.Background(), key, []byte("{not json")); err != nil {
 		t.Fatal(err)

@@ -63,19 +63,26 @@ func definition(id, name string) events.DefinitionCreated {
 	return events.NewDefinitionCreated(r, events.Segment{ID: "seg-" + id, Name: name, Expression: r.Definition.Expression})
 }
 
-func TestRunner(t *testing.T) {
-	env := stagetest.Start(t, nil)
-	reg := prometheus.NewRegistry()
+// segmenterRunner is a runner of segmenterLike on env, with concurrency
+// workers and its metrics in reg.
+func segmenterRunner(t *testing.T, env *stagetest.Env, reg *prometheus.Registry, concurrency int) (*stage.Runner[events.DefinitionCreated], *segmenterLike) {
+	t.Helper()
 	metrics, err := stage.NewMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &segmenterLike{calls: map[string]int{}, seen: map[string][]events.Intent{}}
-	r := &stage.Runner[events.DefinitionCreated]{
+	return &stage.Runner[events.DefinitionCreated]{
 		Stage: events.StageSegmenter, Handler: h, Pipeline: env.Pipeline, JS: env.JS,
-		Config:  stage.Config{Concurrency: 4, ShutdownTimeout: time.Second, Deadline: time.Hour},
+		Config:  stage.Config{Concurrency: concurrency, ShutdownTimeout: time.Second, Deadline: time.Hour},
 		Metrics: metrics, Log: zerolog.Nop(),
-	}
+	}, h
+}
+
+func TestRunner(t *testing.T) {
+	env := stagetest.Start(t, nil)
+	reg := prometheus.NewRegistry()
+	r, h := segmenterRunner(t, env, reg, 4)
 	subj := env.Pipeline.Subjects
 	succeeded := env.Watch(t, subj.JobSucceeded)
 	failed := env.Watch(t, subj.JobFailed)
@@ -193,16 +200,7 @@ func metricVec(t *testing.T, reg *prometheus.Registry, name, outcome string) pro
 // the status record stays where the later stage left it.
 func TestRunnerKeepsLaterStatus(t *testing.T) {
 	env := stagetest.Start(t, nil)
-	metrics, err := stage.NewMetrics(prometheus.NewRegistry())
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := &segmenterLike{calls: map[string]int{}, seen: map[string][]events.Intent{}}
-	r := &stage.Runner[events.DefinitionCreated]{
-		Stage: events.StageSegmenter, Handler: h, Pipeline: env.Pipeline, JS: env.JS,
-		Config:  stage.Config{Concurrency: 1, ShutdownTimeout: time.Second, Deadline: time.Hour},
-		Metrics: metrics, Log: zerolog.Nop(),
-	}
+	r, _ := segmenterRunner(t, env, prometheus.NewRegistry(), 1)
 	ctx := context.Background()
 	done := events.NewStatus("r-late", nil, time.Now())
 	done.Stage, done.State, done.Files = events.StageReader, events.StateDone, 2
