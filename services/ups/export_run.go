@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -444,10 +443,7 @@ func (x *exporter) export(ctx context.Context, r exportRecord) (*exportResult, e
 			continue
 		}
 		res.profiles += st.profiles
-		st.countSets()
-		for _, c := range st.byNS {
-			res.byNS[c.ns] += c.n
-		}
+		st.byNS.addTo(res.byNS)
 	}
 	return res, nil
 }
@@ -464,14 +460,7 @@ type exportPart struct {
 	files    [][]exportFile
 	records  []int64
 	profiles int64
-	byNS     []exportNSCount // few: a slice beats a map
-	countNS  func(string)
-	// Profiles by set of namespaces (see columns.namespaceSets), added to
-	// byNS by countSets once the scan is done.
-	setOf   []uint32
-	sets    [][]uint8
-	nsNames []string
-	perSet  []int64
+	byNS     *nsCounter
 }
 
 func newExportPart(lay *exportLayout, targets int) *exportPart {
@@ -482,7 +471,6 @@ func newExportPart(lay *exportLayout, targets int) *exportPart {
 		files:   make([][]exportFile, targets),
 		records: make([]int64, targets),
 	}
-	st.countNS = func(ns string) { st.addNS(ns, 1) }
 	return st
 }
 
@@ -514,43 +502,14 @@ func (st *exportPart) person(p *scanPerson, lay *exportLayout, m *exportMatcher,
 		st.records[t]++
 	}
 	st.profiles++
-	if st.setOf == nil {
+	if st.byNS == nil {
 		var err error
-		if st.setOf, st.sets, err = p.g.cols.namespaceSets(); err != nil {
+		if st.byNS, err = newNSCounter(p.sc, p.g); err != nil {
 			return err
 		}
-		st.nsNames, st.perSet = p.sc.ids.nsNames, make([]int64, len(st.sets))
 	}
-	if set := st.setOf[p.Person]; set != manyNamespaces {
-		st.perSet[set]++
-	} else {
-		p.Namespaces(st.countNS)
-	}
+	st.byNS.add(p.Person)
 	return nil
-}
-
-// addNS counts n profiles with namespace ns.
-func (st *exportPart) addNS(ns string, n int64) {
-	for i := range st.byNS {
-		if st.byNS[i].ns == ns {
-			st.byNS[i].n += n
-			return
-		}
-	}
-	st.byNS = append(st.byNS, exportNSCount{strings.Clone(ns), n})
-}
-
-// countSets adds the profiles counted by set of namespaces to byNS.
-func (st *exportPart) countSets() {
-	for set, n := range st.perSet {
-		if n == 0 {
-			continue
-		}
-		for _, code := range st.sets[set] {
-			st.addNS(st.nsNames[code], n)
-		}
-	}
-	clear(st.perSet)
 }
 
 // end finishes the part's files and hands its row writers on.
@@ -639,11 +598,6 @@ func (s *fileSyncer) sync(paths ...string) {
 func (s *fileSyncer) wait() error {
 	s.wg.Wait()
 	return errors.Join(s.errs...)
-}
-
-type exportNSCount struct {
-	ns string
-	n  int64
 }
 
 // closeExportParts finishes every part's last files, on every CPU.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -390,7 +389,7 @@ func (r *previewRun) finish(res *previewResult, err error, now time.Time) {
 type partState struct {
 	runner   *pql.Runner
 	bits     []uint64
-	ns       map[string]int64
+	ns       *nsCounter
 	ids      identityView // set with runner
 	kept     int
 	profiles []uint32
@@ -414,7 +413,10 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 		st, cnt := &states[part], &r.counts[part]
 		if st.runner == nil {
 			st.runner = r.pass.plans[0].NewRunner(r.created)
-			st.ns = map[string]int64{}
+			var err error
+			if st.ns, err = newNSCounter(sp.sc, sp.g); err != nil {
+				return err
+			}
 			// The table does not change during the scan (it holds the
 			// store's read lock), and a view stays valid after it.
 			st.ids = sp.sc.ids.view()
@@ -429,12 +431,7 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 		read := cnt.read.Add(1)
 		if ok {
 			cnt.matched.Add(1)
-			sp.Namespaces(func(ns string) {
-				if _, seen := st.ns[ns]; !seen {
-					ns = strings.Clone(ns)
-				}
-				st.ns[ns]++
-			})
+			st.ns.add(sp.Person)
 			if st.kept < r.keep {
 				st.profiles = sp.appendPreviewIdentities(st.profiles)
 				st.kept++
@@ -454,9 +451,7 @@ func (ps *previews) execute(ctx context.Context, r *previewRun) (*previewResult,
 		st := &states[i]
 		res.read += r.counts[i].read.Load()
 		res.matched += r.counts[i].matched.Load()
-		for ns, k := range st.ns {
-			byNS[ns] += k
-		}
+		st.ns.addTo(byNS)
 		if st.runner != nil && st.ids.len() > res.ids.len() {
 			res.ids = st.ids
 		}

@@ -183,7 +183,7 @@ func (p *segmentPass) run(ctx context.Context, store *profileStore, c Caller, no
 // bitmapMembers returns the shown identities of the persons of a bitmap,
 // ascending, and their count by namespace.
 func bitmapMembers(sc *scopeStore, g *grouping, bm []uint64) ([]uint32, map[string]int64, error) {
-	setOf, sets, err := g.cols.namespaceSets()
+	counter, err := newNSCounter(sc, g)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -192,31 +192,19 @@ func bitmapMembers(sc *scopeStore, g *grouping, bm []uint64) ([]uint32, map[stri
 		n += bits.OnesCount64(w)
 	}
 	members := make([]uint32, 0, n)
-	ns := map[string]int64{}
-	perSet := make([]int64, len(sets))
 	for wi, w := range bm {
 		for w != 0 {
 			i := uint32(wi*64 + bits.TrailingZeros64(w))
 			w &= w - 1
 			members = append(members, g.persons[i].key)
-			if s := setOf[i]; s != manyNamespaces {
-				perSet[s]++
-			} else {
-				personNamespaces(sc, g, i, func(s string) { ns[s]++ })
-			}
-		}
-	}
-	for s, count := range perSet {
-		if count == 0 {
-			continue
-		}
-		for _, code := range sets[s] {
-			ns[sc.ids.nsNames[code]] += count
+			counter.add(i)
 		}
 	}
 	if !slices.IsSorted(members) {
 		slices.Sort(members)
 	}
+	ns := map[string]int64{}
+	counter.addTo(ns)
 	return members, ns, nil
 }
 
@@ -228,7 +216,7 @@ func (p *segmentPass) scanRows(ctx context.Context, sc *scopeStore, g *grouping,
 	}
 	type partResult struct {
 		members    [][]uint32
-		namespaces []map[string]int64
+		namespaces []*nsCounter
 		bits       []uint64 // reused for each profile's Subject.Segments
 	}
 	var inPass []int // columnar segments of the pass
@@ -252,7 +240,7 @@ func (p *segmentPass) scanRows(ctx context.Context, sc *scopeStore, g *grouping,
 			}
 			runners[part] = rs
 			pr.members = make([][]uint32, len(p.plans))
-			pr.namespaces = make([]map[string]int64, len(p.plans))
+			pr.namespaces = make([]*nsCounter, len(p.plans))
 		}
 		bits := p.externalBits(pr.bits, sp.Identity)
 		for _, i := range inPass {
@@ -276,12 +264,13 @@ func (p *segmentPass) scanRows(ctx context.Context, sc *scopeStore, g *grouping,
 			sp.Subject.Segments = pql.InSegment(sp.Subject.Segments, i)
 			pr.bits = sp.Subject.Segments
 			pr.members[i] = append(pr.members[i], sp.Identity)
-			ns := pr.namespaces[i]
-			if ns == nil {
-				ns = map[string]int64{}
-				pr.namespaces[i] = ns
+			if pr.namespaces[i] == nil {
+				var err error
+				if pr.namespaces[i], err = newNSCounter(sc, g); err != nil {
+					return err
+				}
 			}
-			sp.Namespaces(func(n string) { ns[n]++ })
+			pr.namespaces[i].add(sp.Person)
 		}
 		return nil
 	})
@@ -299,9 +288,7 @@ func (p *segmentPass) scanRows(ctx context.Context, sc *scopeStore, g *grouping,
 				continue
 			}
 			all = append(all, pr.members[i]...)
-			for k, v := range pr.namespaces[i] {
-				ns[k] += v
-			}
+			pr.namespaces[i].addTo(ns)
 		}
 		if !slices.IsSorted(all) {
 			slices.Sort(all)

@@ -416,6 +416,64 @@ func (c *columns) namespaceSets() ([]uint32, [][]uint8, error) {
 	return codes, sets, nil
 }
 
+// nsCounter counts persons by each identity namespace they have (what
+// segment jobs, exports and previews report): by numbered set of
+// namespaces (columns.namespaceSets), one increment a person; persons
+// with a namespace beyond the coded ones one namespace at a time. One
+// goroutine uses it; it is made under the store's read lock.
+type nsCounter struct {
+	sc     *scopeStore
+	g      *grouping
+	setOf  []uint32
+	sets   [][]uint8
+	names  []string // namespace by code, as the scan began
+	perSet []int64
+	other  map[string]int64
+}
+
+func newNSCounter(sc *scopeStore, g *grouping) (*nsCounter, error) {
+	setOf, sets, err := g.cols.namespaceSets()
+	if err != nil {
+		return nil, err
+	}
+	return &nsCounter{sc: sc, g: g, setOf: setOf, sets: sets, names: sc.ids.nsNames, perSet: make([]int64, len(sets))}, nil
+}
+
+// add counts person i of the grouping.
+func (n *nsCounter) add(i uint32) {
+	if s := n.setOf[i]; s != manyNamespaces {
+		n.perSet[s]++
+		return
+	}
+	personNamespaces(n.sc, n.g, i, func(ns string) {
+		if n.other == nil {
+			n.other = map[string]int64{}
+		}
+		if _, ok := n.other[ns]; !ok {
+			ns = strings.Clone(ns) // it may point into the identity table
+		}
+		n.other[ns]++
+	})
+}
+
+// addTo adds the counts to counts (nil-safe on n).
+func (n *nsCounter) addTo(counts map[string]int64) {
+	if n == nil {
+		return
+	}
+	for s, k := range n.perSet {
+		if k == 0 {
+			continue
+		}
+		for _, code := range n.sets[s] {
+			counts[n.names[code]] += k
+		}
+	}
+	for ns, k := range n.other {
+		counts[ns] += k
+	}
+}
+
 // blockColumns decodes a block's columns keyed by keys into outs
 // (reused; nulls where the block has no such column) and, when times is
 // not nil, its timestamps into times. It returns the block's event count.

@@ -182,12 +182,9 @@ func mix64(x uint64) uint64 {
 	return x ^ (x >> 31)
 }
 
-// Namespaces calls fn with each distinct identity namespace of the
-// person (of its fragments and of its events' identities): what segment
-// and export jobs count profiles by.
-func (p *scanPerson) Namespaces(fn func(ns string)) { personNamespaces(p.sc, p.g, p.Person, fn) }
-
-// personNamespaces is Namespaces of person i of g.
+// personNamespaces calls fn with each distinct identity namespace of
+// person i of g (of its fragments and of its events' identities): what
+// segment jobs, exports and previews count profiles by (nsCounter).
 func personNamespaces(sc *scopeStore, g *grouping, i uint32, fn func(ns string)) {
 	pr := g.persons[i]
 	var seen [4]uint64 // namespace codes met, as a bitset
