@@ -1,6 +1,7 @@
 package pql
 
 import (
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -32,10 +33,6 @@ type scalarKey struct {
 
 // Add appends a row holding v.
 func (b *ColumnBuilder) Add(v Value) {
-	if b.index == nil {
-		b.values = []Value{{}}
-		b.index = map[scalarKey]uint32{{}: 0}
-	}
 	switch v.kind {
 	case KindArray, KindObject, KindMap:
 		v = Value{}
@@ -46,34 +43,35 @@ func (b *ColumnBuilder) Add(v Value) {
 		h = uint64(uintptr(unsafe.Pointer(unsafe.StringData(v.str)))) + uint64(len(v.str))
 	}
 	r := &b.recent[(h*0x9e3779b97f4a7c15)>>56]
-	if r.set && r.key == k {
-		b.codes = append(b.codes, r.code)
-		return
+	if !r.set || r.key != k {
+		*r = recentCode{key: k, code: b.intern(v), set: true}
 	}
+	b.codes = append(b.codes, r.code)
+}
+
+// intern returns the code of scalar v, numbering it if it is new (null
+// is always 0).
+func (b *ColumnBuilder) intern(v Value) uint32 {
+	if b.index == nil {
+		b.values = []Value{{}}
+		b.index = map[scalarKey]uint32{{}: 0}
+	}
+	k := scalarKey{v.kind, v.num, v.str}
 	c, ok := b.index[k]
 	if !ok {
 		c = uint32(len(b.values))
 		b.index[k] = c
 		b.values = append(b.values, v)
 	}
-	*r = recentCode{key: k, code: c, set: true}
-	b.codes = append(b.codes, c)
+	return c
 }
 
 // Grow makes room for n more rows.
-func (b *ColumnBuilder) Grow(n int) {
-	if cap(b.codes)-len(b.codes) < n {
-		codes := make([]uint32, len(b.codes), len(b.codes)+n)
-		copy(codes, b.codes)
-		b.codes = codes
-	}
-}
+func (b *ColumnBuilder) Grow(n int) { b.codes = slices.Grow(b.codes, n) }
 
 // Column returns the rows added so far, in order.
 func (b *ColumnBuilder) Column() *Column {
-	if b.index == nil {
-		b.values = []Value{{}}
-	}
+	b.intern(Value{}) // an empty column still has null
 	return compact(&Column{Values: b.values, Codes: b.codes})
 }
 
@@ -82,20 +80,13 @@ func (b *ColumnBuilder) Column() *Column {
 // of millions of rows.
 func ConcatColumns(parts []*Column) *Column {
 	var b ColumnBuilder
-	b.Add(Value{})
+	b.intern(Value{})
 	remaps := make([][]uint32, len(parts))
 	starts := make([]int, len(parts)+1)
 	for i, p := range parts {
 		remap := make([]uint32, len(p.Values))
 		for j, v := range p.Values {
-			k := scalarKey{v.kind, v.num, v.str}
-			c, ok := b.index[k]
-			if !ok {
-				c = uint32(len(b.values))
-				b.index[k] = c
-				b.values = append(b.values, v)
-			}
-			remap[j] = c
+			remap[j] = b.intern(v)
 		}
 		remaps[i] = remap
 		starts[i+1] = starts[i] + p.Len()

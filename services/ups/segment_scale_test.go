@@ -34,12 +34,8 @@ var scaleSegments = []struct{ name, pql string }{
 //
 //	SEGFLOW_SEGMENT_SCALE=1000000 go test -run TestSegmentScale -v -timeout 1h ./services/ups/
 func TestSegmentScale(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("SEGFLOW_SEGMENT_SCALE"))
-	if n <= 0 {
-		t.Skip("set SEGFLOW_SEGMENT_SCALE to a number of profiles")
-	}
 	c := Caller{Org: "ORG", Sandbox: "prod"}
-	store := scaleStore(t, c, n)
+	n, store := scaleStoreFromEnv(t, c)
 	rule := mergeRule{Graph: "none", Attribute: "timestampOrdered"}
 	now := scaleConfig(n).Now
 	start := time.Now()
@@ -99,6 +95,17 @@ func TestSegmentScale(t *testing.T) {
 	t.Logf("all %d segments in one pass: %v", len(all), time.Since(start))
 }
 
+// scaleStoreFromEnv skips the test unless SEGFLOW_SEGMENT_SCALE says how
+// many profiles, and returns that number and their store (scaleStore).
+func scaleStoreFromEnv(t *testing.T, c Caller) (int, *profileStore) {
+	t.Helper()
+	n, _ := strconv.Atoi(os.Getenv("SEGFLOW_SEGMENT_SCALE"))
+	if n <= 0 {
+		t.Skip("set SEGFLOW_SEGMENT_SCALE to a number of profiles")
+	}
+	return n, scaleStore(t, c, n)
+}
+
 // scaleStore returns a store of n generated profiles: read from the
 // snapshot a former run left, or built and snapshotted.
 func scaleStore(t *testing.T, c Caller, n int) *profileStore {
@@ -152,12 +159,8 @@ func BenchmarkSegmentPass(b *testing.B) {
 //
 //	SEGFLOW_SEGMENT_SCALE=1000000 go test -run TestExportScale -v -timeout 1h ./services/ups/
 func TestExportScale(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("SEGFLOW_SEGMENT_SCALE"))
-	if n <= 0 {
-		t.Skip("set SEGFLOW_SEGMENT_SCALE to a number of profiles")
-	}
 	c := Caller{ClientID: "bench", Org: "ORG", Sandbox: "prod"}
-	store := scaleStore(t, c, n)
+	n, store := scaleStoreFromEnv(t, c)
 	dir := t.TempDir()
 	cat, err := openCatalog(filepath.Join(dir, "catalog"), time.Now)
 	if err != nil {
@@ -242,12 +245,8 @@ func TestExportScale(t *testing.T) {
 // store, five times in a row, as a job sees it. Skipped unless the
 // variable is set.
 func TestSegmentJobScale(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("SEGFLOW_SEGMENT_SCALE"))
-	if n <= 0 {
-		t.Skip("set SEGFLOW_SEGMENT_SCALE to a number of profiles")
-	}
 	c := Caller{Org: "ORG", Sandbox: "prod"}
-	store := scaleStore(t, c, n)
+	_, store := scaleStoreFromEnv(t, c)
 	policies, err := openPolicyStore(filepath.Join(t.TempDir(), "mergepolicies"), time.Now)
 	if err != nil {
 		t.Fatal(err)
