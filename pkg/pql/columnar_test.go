@@ -216,17 +216,24 @@ var (
 	}
 )
 
-func randomEventCond(rng *rand.Rand, depth int) string {
+// randomBool combines what leaf makes with not, and and or, depth deep
+// at most.
+func randomBool(rng *rand.Rand, depth int, leaf func() string) string {
 	if depth == 0 || rng.IntN(3) == 0 {
-		return eventAtoms[rng.IntN(len(eventAtoms))]
+		return leaf()
 	}
+	sub := func() string { return randomBool(rng, depth-1, leaf) }
 	switch rng.IntN(3) {
 	case 0:
-		return "not (" + randomEventCond(rng, depth-1) + ")"
+		return "not (" + sub() + ")"
 	case 1:
-		return "(" + randomEventCond(rng, depth-1) + ") and (" + randomEventCond(rng, depth-1) + ")"
+		return "(" + sub() + ") and (" + sub() + ")"
 	}
-	return "(" + randomEventCond(rng, depth-1) + ") or (" + randomEventCond(rng, depth-1) + ")"
+	return "(" + sub() + ") or (" + sub() + ")"
+}
+
+func randomEventCond(rng *rand.Rand, depth int) string {
+	return randomBool(rng, depth, func() string { return eventAtoms[rng.IntN(len(eventAtoms))] })
 }
 
 func randomChain(rng *rand.Rand) string {
@@ -248,7 +255,7 @@ func randomChain(rng *rand.Rand) string {
 }
 
 func randomCond(rng *rand.Rand, depth int) string {
-	if depth == 0 || rng.IntN(3) == 0 {
+	return randomBool(rng, depth, func() string {
 		switch rng.IntN(5) {
 		case 3:
 			return randomChain(rng)
@@ -264,14 +271,7 @@ func randomCond(rng *rand.Rand, depth int) string {
 			return "xEvent[" + randomEventCond(rng, 2) + "]." + agg + " " + op + " " + k
 		}
 		return profileAtoms[rng.IntN(len(profileAtoms))]
-	}
-	switch rng.IntN(3) {
-	case 0:
-		return "not (" + randomCond(rng, depth-1) + ")"
-	case 1:
-		return "(" + randomCond(rng, depth-1) + ") and (" + randomCond(rng, depth-1) + ")"
-	}
-	return "(" + randomCond(rng, depth-1) + ") or (" + randomCond(rng, depth-1) + ")"
+	})
 }
 
 // TestColumnPlanMatchesRows checks that columnar evaluation selects
