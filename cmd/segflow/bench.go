@@ -40,6 +40,7 @@ type benchIngestConfig struct {
 	url            string
 	keep           bool
 	verbose        bool
+	memoryLimitMB  int
 	ingest         ingestOptions
 }
 
@@ -59,6 +60,7 @@ func runBenchIngest(ctx context.Context, args, environ []string, stdout, stderr 
 	fs.StringVar(&bc.url, "url", "", "ingest into the Platform (or ups) at this URL instead of an in-process ups; credentials from SEGFLOW_CLIENT_ID, ... (no restart measurement)")
 	fs.BoolVar(&bc.keep, "keep", false, "keep the generated files and ups's data directory")
 	fs.BoolVar(&bc.verbose, "v", false, "log the client's retries and ups's warnings")
+	fs.IntVar(&bc.memoryLimitMB, "memory-limit-mb", 2560, "SEGFLOW_UPS_MEMORY_LIMIT_MB of the in-process ups: the memory budget its collector works against (0: none, GOGC=25)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the ingestion (generation excluded) to this file, for go tool pprof")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -119,6 +121,7 @@ type benchResult struct {
 	restartHeap  uint64
 	restartCheck string // what was verified after the restart
 	inProcess    bool
+	gc           string // how the in-process ups's collector ran
 }
 
 func (b *benchRun) run(ctx context.Context) (benchResult, error) {
@@ -158,7 +161,9 @@ func (b *benchRun) run(ctx context.Context) (benchResult, error) {
 			return res, err
 		}
 		upsCfg.Addr, upsCfg.DataDir = "127.0.0.1:0", filepath.Join(b.tmp, "ups")
-		tuneGC(b.environ) // as segflow ups runs
+		upsCfg.MemoryLimitMB = b.cfg.memoryLimitMB
+		defer tuneGC(b.environ, upsCfg.MemoryLimitMB)() // as segflow ups runs
+		res.gc = gcSetting()
 		if srv, _, err = startBenchUPS(ctx, upsCfg, b.upsLogger()); err != nil {
 			return res, err
 		}

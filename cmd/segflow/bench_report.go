@@ -10,7 +10,11 @@ import (
 
 // printBenchReport prints the measurements as a table.
 func printBenchReport(w io.Writer, r benchResult) {
-	fmt.Fprintf(w, "segflow bench ingest: %d profiles, %d events (seed %d) into %s\n\n", r.sum.Profiles, r.sum.Events, r.sum.Seed, r.target)
+	fmt.Fprintf(w, "segflow bench ingest: %d profiles, %d events (seed %d) into %s\n", r.sum.Profiles, r.sum.Events, r.sum.Seed, r.target)
+	if r.gc != "" {
+		fmt.Fprintf(w, "collector: %s\n", r.gc)
+	}
+	fmt.Fprintln(w)
 	rows := [][]string{{"phase", "records", "bytes", "seconds", "records/s", "bytes/s"}}
 	row := func(name string, records, bytes int64, d time.Duration) {
 		rows = append(rows, []string{name, strconv.FormatInt(records, 10), humanBytes(bytes), secs(d), rate(records, d), humanBytes(perSecond(bytes, d)) + "/s"})

@@ -85,7 +85,7 @@ func serveUp(ctx context.Context, environ []string, stderr io.Writer, started fu
 		if err != nil {
 			return err
 		}
-		tuneGC(environ)
+		defer tuneGC(environ, upsCfg.MemoryLimitMB)()
 		srv, err := ups.New(upsCfg, ups.Options{Logger: log.With().Str("service", "ups").Logger(), Registerer: reg})
 		if err != nil {
 			return err

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"runtime/debug"
-	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -22,7 +20,7 @@ func runUPS(ctx context.Context, args []string, environ []string, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	tuneGC(environ)
+	defer tuneGC(environ, cfg.MemoryLimitMB)()
 	log := zerolog.New(stderr).With().Timestamp().Str("service", "ups").Logger()
 	reg := newRegistry()
 	srv, err := ups.New(cfg, ups.Options{Logger: log, Registerer: reg, Gatherer: reg})
@@ -30,21 +28,6 @@ func runUPS(ctx context.Context, args []string, environ []string, stderr io.Writ
 		return err
 	}
 	return srv.Run(ctx, nil)
-}
-
-// upsGCPercent is the GOGC ups runs with unless GOGC is set. The profile
-// store is a large heap of mostly pointer-free byte slices, so a
-// collection is cheap while the default 100 would let a 2 GB store grow
-// the process to 4 GB between collections.
-const upsGCPercent = 25
-
-func tuneGC(environ []string) {
-	for _, kv := range environ {
-		if strings.HasPrefix(kv, "GOGC=") {
-			return // the runtime already honours it
-		}
-	}
-	debug.SetGCPercent(upsGCPercent)
 }
 
 func loadUPSConfig(ctx context.Context, environ []string) (ups.Config, error) {

@@ -33,6 +33,10 @@ type Config struct {
 	// segment jobs (see store_columns.go) take per merge policy and
 	// sandbox; the least recently used go first.
 	ColumnCacheMB int `env:"SEGFLOW_UPS_COLUMN_CACHE_MB, default=1024"`
+	// MemoryLimitMB, when positive, is the memory the process may use.
+	// It is the process's, not ups's: the command hands it to the Go
+	// runtime (ups.New ignores it).
+	MemoryLimitMB int `env:"SEGFLOW_UPS_MEMORY_LIMIT_MB, default=0"`
 }
 
 // Client is one IMS client-credentials integration.
@@ -86,6 +90,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_MAX_BODY_BYTES is %d, want at least 1024", c.MaxBodyBytes))
+	}
+	if c.MemoryLimitMB < 0 {
+		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_MEMORY_LIMIT_MB is %d, want 0 (no limit) or more", c.MemoryLimitMB))
 	}
 	if c.ColumnCacheMB < 1 {
 		errs = append(errs, fmt.Errorf("SEGFLOW_UPS_COLUMN_CACHE_MB is %d, want at least 1", c.ColumnCacheMB))
