@@ -53,15 +53,21 @@ type Encoder struct {
 	// Dict, when set, numbers the strings it admits (see Dict.Admit)
 	// instead of writing them inline.
 	Dict *Dict
-	// Cache keeps the numbers the Dict gave in the Encoder, sparing the
-	// Dict's lock: worth it where strings repeat (event columns), not
-	// where most are unique (profiles).
-	Cache bool
-	known map[string]uint32
+	// known caches numbers the Dict gave, by hash, one string a slot:
+	// repeated strings (event types, cities, tiers) are then found
+	// without the Dict's lock or its large index, which costs a cache
+	// miss or two a lookup.
+	known *[knownSlots]knownString
 }
 
-// maxKnown bounds an Encoder's cache of Dict numbers.
-const maxKnown = 1 << 16
+const knownSlots = 1 << 14
+
+// knownString is a slot of Encoder.known: the Dict's copy of a string
+// and its number plus one (0: empty).
+type knownString struct {
+	s  string
+	id uint32
+}
 
 // Append appends the binary form of v to buf.
 func (e *Encoder) Append(buf []byte, v Value) []byte {
@@ -210,16 +216,16 @@ func (c *ColumnEncoder) Bytes() []byte {
 
 func (e *Encoder) appendString(buf []byte, s string) []byte {
 	if e.Dict != nil {
-		id, ok := e.known[s]
-		if !ok {
-			if id, ok = e.Dict.Admit(s); ok && e.Cache {
-				if e.known == nil || len(e.known) >= maxKnown {
-					e.known = make(map[string]uint32)
-				}
-				e.known[e.Dict.String(id)] = id // the Dict's copy: s may be borrowed
-			}
+		h := e.Dict.hash(s)
+		if e.known == nil {
+			e.known = new([knownSlots]knownString)
 		}
-		if ok {
+		k := &e.known[h%knownSlots]
+		if k.id != 0 && k.s == s {
+			return binary.AppendUvarint(append(buf, tagDictString), uint64(k.id-1))
+		}
+		if id, ok := e.Dict.admit(s, h); ok {
+			*k = knownString{e.Dict.String(id), id + 1} // the Dict's copy: s may be borrowed
 			return binary.AppendUvarint(append(buf, tagDictString), uint64(id))
 		}
 	}

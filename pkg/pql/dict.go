@@ -14,8 +14,14 @@ import (
 // lock, for any number it has been handed (through a lock or channel that
 // also published the data holding it).
 type Dict struct {
-	mu    sync.RWMutex // guards index and adding
-	index map[string]uint32
+	// The index is sharded by hash, each shard under its own lock:
+	// encoders on every CPU look strings up at once, and adding one (a
+	// second sighting, which profiles' unique strings often are: an
+	// email is an identity and an address) locks one shard, not all.
+	shards [dictShards]dictShard
+	// addMu numbers strings in order across shards: it guards pages'
+	// growth and makes n move only after the string is stored.
+	addMu sync.Mutex
 	pages atomic.Pointer[[]*dictPage]
 	// n is atomic because Len may run concurrently with Add: a Decoder
 	// checks the numbers it reads against it. Add stores it after the
@@ -29,6 +35,14 @@ type Dict struct {
 	seenOnce sync.Once
 	seen     []atomic.Uint64
 	seed     maphash.Seed
+}
+
+const dictShards = 64
+
+type dictShard struct {
+	mu    sync.RWMutex
+	index map[string]uint32
+	_     [32]byte // a cache line each: shards are locked from every CPU
 }
 
 // dictSeenBits is the size of the Bloom filter: 64 Mbit (8 MB) keeps
@@ -46,22 +60,37 @@ func NewDict() *Dict { return NewDictSize(0) }
 
 // NewDictSize returns an empty Dict with room for n strings.
 func NewDictSize(n int) *Dict {
-	d := &Dict{index: make(map[string]uint32, n), seed: maphash.MakeSeed()}
+	d := &Dict{seed: maphash.MakeSeed()}
+	for i := range d.shards {
+		d.shards[i].index = make(map[string]uint32, n/dictShards)
+	}
 	d.pages.Store(&[]*dictPage{})
 	return d
 }
 
+// hash is s's hash: its top bits pick the shard, all of it the Bloom
+// filter's bits.
+func (d *Dict) hash(s string) uint64 { return maphash.String(d.seed, s) }
+
+func (d *Dict) shard(h uint64) *dictShard { return &d.shards[h>>(64-6)] }
+
 // Add returns the number of s, adding it if it is new.
 func (d *Dict) Add(s string) uint32 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.add(s)
+	sh := d.shard(d.hash(s))
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return d.add(sh, s)
 }
 
-func (d *Dict) add(s string) uint32 {
-	if id, ok := d.index[s]; ok {
+// add numbers s in sh, whose lock the caller holds.
+func (d *Dict) add(sh *dictShard, s string) uint32 {
+	if id, ok := sh.index[s]; ok {
 		return id
 	}
+	// A copy: s may point into a buffer (a decoded block) that the Dict
+	// must not keep alive.
+	s = strings.Clone(s)
+	d.addMu.Lock()
 	id := d.n.Load()
 	pages := *d.pages.Load()
 	p := int(id >> dictPageBits)
@@ -70,29 +99,30 @@ func (d *Dict) add(s string) uint32 {
 		d.pages.Store(&grown)
 		pages = grown
 	}
-	// A copy: s may point into a buffer (a decoded block) that the Dict
-	// must not keep alive.
-	s = strings.Clone(s)
 	pages[p][id&(1<<dictPageBits-1)] = s
-	d.index[s] = id
 	d.n.Store(id + 1)
+	d.addMu.Unlock()
+	sh.index[s] = id
 	return id
 }
 
 // Admit returns the number of s if s has one or has been offered before
 // (then it is added); otherwise it notes s and returns false, and the
 // caller keeps s inline.
-func (d *Dict) Admit(s string) (uint32, bool) {
+func (d *Dict) Admit(s string) (uint32, bool) { return d.admit(s, d.hash(s)) }
+
+// admit is Admit of s, whose hash is h.
+func (d *Dict) admit(s string, h uint64) (uint32, bool) {
 	// Most calls find s numbered already, or meet it for the first time:
-	// neither takes the write lock, so encoders on every CPU go on at once.
-	d.mu.RLock()
-	id, ok := d.index[s]
-	d.mu.RUnlock()
+	// neither takes a write lock.
+	sh := d.shard(h)
+	sh.mu.RLock()
+	id, ok := sh.index[s]
+	sh.mu.RUnlock()
 	if ok {
 		return id, true
 	}
 	d.seenOnce.Do(func() { d.seen = make([]atomic.Uint64, dictSeenBits/64) })
-	h := maphash.String(d.seed, s)
 	h1, h2 := uint32(h), uint32(h>>32)|1
 	seen := true
 	for i := range uint32(3) {
@@ -105,16 +135,17 @@ func (d *Dict) Admit(s string) (uint32, bool) {
 	if !seen {
 		return 0, false
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.add(s), true
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	return d.add(sh, s), true
 }
 
 // Lookup returns the number of s if it has one.
 func (d *Dict) Lookup(s string) (uint32, bool) {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	id, ok := d.index[s]
+	sh := d.shard(d.hash(s))
+	sh.mu.RLock()
+	defer sh.mu.RUnlock()
+	id, ok := sh.index[s]
 	return id, ok
 }
 

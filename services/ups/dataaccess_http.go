@@ -80,11 +80,16 @@ func (s *Server) dataAccessFiles(caller Caller, batchID string) (batch, dataset,
 			return batch{}, dataset{}, nil, err
 		}
 		for _, n := range names {
-			st, err := os.Stat(filepath.Join(dir, n))
+			f, err := openUpload(filepath.Join(dir, n))
 			if err != nil {
 				return batch{}, dataset{}, nil, err
 			}
-			files = append(files, dataAccessFile{name: n, path: filepath.Join(dir, n), size: st.Size(), records: -1, created: st.ModTime().UnixMilli()})
+			st, err := f.f.Stat()
+			f.Close()
+			if err != nil {
+				return batch{}, dataset{}, nil, err
+			}
+			files = append(files, dataAccessFile{name: n, path: filepath.Join(dir, n), size: f.Size(), records: -1, created: st.ModTime().UnixMilli()})
 		}
 	}
 	for i := range files {
@@ -205,14 +210,18 @@ func (s *Server) dataAccessFile(w http.ResponseWriter, r *http.Request) {
 		catalogError(w, http.StatusNotFound, titleNotFound, fmt.Sprintf("File %s not found at path %q: its file is %s.", f.id, truncate(q.Get("path"), 100), f.name))
 		return
 	}
-	file, err := os.Open(f.path)
-	if err != nil {
+	file, err := openUpload(f.path) // an export's Parquet reads as it is
+	if errors.Is(err, os.ErrNotExist) {
 		// Replaced by a newer export between the listing and now.
 		catalogError(w, http.StatusNotFound, titleNotFound, fmt.Sprintf("File %s not found.", f.id))
 		return
 	}
+	if err != nil {
+		s.internalError(w, err)
+		return
+	}
 	defer file.Close()
-	st, err := file.Stat()
+	st, err := file.f.Stat()
 	if err != nil {
 		s.internalError(w, err)
 		return

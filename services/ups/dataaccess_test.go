@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -123,20 +125,41 @@ func TestDataAccessRangeAndHead(t *testing.T) {
 
 func TestDataAccessIngestedBatch(t *testing.T) {
 	f := newExportFixture(t)
+	// b.json spans several of the compressed blocks it is stored in.
+	var big strings.Builder
+	for i := range 40000 {
+		fmt.Fprintf(&big, `{"identityMap":{"ECID":[{"id":"z%d","primary":true}]},"person":{"name":{"firstName":"N%d"}}}`+"\n", i, i*7919%1000)
+	}
 	id := f.ingestBatch(catDev, f.profiles, false, map[string]string{
 		"a.json": `{"identityMap":{"ECID":[{"id":"z1","primary":true}]}}` + "\n",
-		"b.json": `{"identityMap":{"ECID":[{"id":"z2","primary":true}]}}` + "\n",
+		"b.json": big.String(),
 	})
-	f.waitBatch(catDev, id)
+	if st := f.waitBatch(catDev, id)["status"]; st != "success" {
+		t.Fatalf("batch %s", st)
+	}
+	stored, err := os.ReadFile(filepath.Join(f.srv.ingest.filesDir(id), "b.json"))
+	if err != nil || !bytes.HasPrefix(stored, s2Magic) || len(stored) > big.Len()/4 {
+		t.Errorf("b.json stored in %d bytes (of %d), compressed %v, err %v", len(stored), big.Len(), bytes.HasPrefix(stored, s2Magic), err)
+	}
 	files := f.batchFileList(id, 1)
 	if len(files) != 2 || files[0]["dataSetFileId"] != id+"-1" || files[1]["dataSetFileId"] != id+"-2" {
 		t.Fatalf("files %v", files)
 	}
 	name, data := f.download(files[1])
-	if name != "b.json" || !strings.Contains(string(data), `"z2"`) {
-		t.Errorf("%s: %s", name, data)
+	if name != "b.json" || string(data) != big.String() {
+		t.Errorf("%s: %d bytes, want the %d uploaded", name, len(data), big.Len())
 	}
-	resp := f.dataAccessDo(http.MethodGet, exportBase+"/files/"+id+"-2?path=b.json", nil)
+	target := exportBase + "/files/" + id + "-2?path=b.json"
+	resp := f.dataAccessDo(http.MethodGet, target, map[string]string{"Range": "bytes=1500000-1500099"})
+	if body := readAll(t, resp); resp.StatusCode != http.StatusPartialContent || string(body) != big.String()[1500000:1500100] ||
+		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 1500000-1500099/%d", big.Len()) {
+		t.Errorf("Range in the middle: %d %v %q", resp.StatusCode, resp.Header, body)
+	}
+	listing := f.call(catDev, "prod", http.MethodGet, target[:strings.Index(target, "?")], "")
+	if want := fmt.Sprintf(`"length":"%d"`, big.Len()); !strings.Contains(listing.Body.String(), want) {
+		t.Errorf("listing %s, want %s", listing.Body, want)
+	}
+	resp = f.dataAccessDo(http.MethodGet, target, nil)
 	if resp.Header.Get("Content-Type") != "application/json" {
 		t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
 	}

@@ -636,13 +636,13 @@ func (in *ingester) readBatch(b batch, conv *converter, keep func(any)) error {
 			}
 			keep(r)
 		}
+		f, err := openUpload(path)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
+		}
 		var bad []records.RowError
 		if strings.EqualFold(b.InputFormat.Format, "json") && !b.InputFormat.IsMultiLineJSON {
 			// The fast path: lines decode straight to Values in parallel.
-			f, err := os.Open(path)
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", name, err)
-			}
 			bad, err = records.ConvertJSONLines(f, conv.worker, func(row int, r any) error {
 				if l, ok := r.(learn); ok {
 					r = conv.learn(l)
@@ -650,18 +650,15 @@ func (in *ingester) readBatch(b batch, conv *converter, keep func(any)) error {
 				at(row, r)
 				return nil
 			}, 0)
-			f.Close()
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", name, err)
-			}
 		} else {
-			bad, err = records.Read(path, b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
+			bad, err = records.ReadInput(f, f.Size(), b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
 				at(r.Row, conv.fromMap(r.Data))
 				return nil
 			})
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", name, err)
-			}
+		}
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", name, err)
 		}
 		for _, e := range bad {
 			keep(&rowError{File: name, Row: e.Row, Code: codeMalformed, Message: e.Message})

@@ -1,7 +1,6 @@
 package ups
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,14 +122,12 @@ func (s *Server) uploadFile(w http.ResponseWriter, r *http.Request) {
 	// Uploading the same name again replaces the file: a retried upload
 	// does not duplicate records.
 	var readErr error
+	compress := strings.EqualFold(b.InputFormat.Format, "json") // see upload_store.go
 	err := writeAtomic(filepath.Join(dir, name), 0o644, func(dst io.Writer) error {
-		// Megabyte writes, whatever size the body's reads come in: small
-		// ones make the kernel take a hundred-MB file in thousands of calls.
-		bw := bufio.NewWriterSize(struct{ io.Writer }{dst}, 1<<20)
-		if _, readErr = io.Copy(bw, http.MaxBytesReader(w, r.Body, maxUploadBytes)); readErr != nil {
-			return readErr
-		}
-		return bw.Flush()
+		body := &readErrors{r: http.MaxBytesReader(w, r.Body, maxUploadBytes)}
+		err := copyUpload(dst, body, compress)
+		readErr = body.err
+		return err
 	})
 	var tooLarge *http.MaxBytesError
 	switch {
@@ -228,3 +225,18 @@ func (s *Server) failedRows(w http.ResponseWriter, r *http.Request) {
 func (s *Server) catalogFail(w http.ResponseWriter, err error) { catalogFail(w, s.log, err) }
 
 func (s *Server) internalError(w http.ResponseWriter, err error) { internalError(w, s.log, err) }
+
+// readErrors remembers the error of a body's reads, to tell the client's
+// failures from the disk's.
+type readErrors struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrors) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}

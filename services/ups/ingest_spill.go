@@ -9,6 +9,8 @@ import (
 	"os"
 	"slices"
 	"unsafe"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // A spill holds a batch's records as validation converted them: the
@@ -28,6 +30,7 @@ var errBadSpill = errors.New("ups: damaged spill file")
 // spillWriter writes a spill.
 type spillWriter struct {
 	f   *os.File
+	z   *s2.Writer
 	w   *bufio.Writer
 	n   int
 	buf [binary.MaxVarintLen64]byte
@@ -38,7 +41,10 @@ func createSpill(path string) (*spillWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &spillWriter{f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
+	// Blocks are compressed on a second goroutine, beside the validating
+	// batch's collector that writes them.
+	z := s2.NewWriter(f, s2.WriterConcurrency(2), s2.WriterBlockSize(1<<20))
+	return &spillWriter{f: f, z: z, w: bufio.NewWriterSize(z, 64<<10)}, nil
 }
 
 func (s *spillWriter) uvarint(x uint64) { s.w.Write(s.buf[:binary.PutUvarint(s.buf[:], x)]) }
@@ -80,6 +86,9 @@ func (s *spillWriter) close() error {
 	s.w.WriteByte(0)
 	s.uvarint(uint64(s.n))
 	err := s.w.Flush()
+	if zerr := s.z.Close(); err == nil {
+		err = zerr
+	}
 	if cerr := s.f.Close(); err == nil {
 		err = cerr
 	}
@@ -88,6 +97,7 @@ func (s *spillWriter) close() error {
 
 // abort closes and removes the file.
 func (s *spillWriter) abort() {
+	s.z.Reset(nil)
 	s.f.Close()
 	os.Remove(s.f.Name())
 }
@@ -102,7 +112,7 @@ func readSpill(path, dataset string, fragment func(newFragment), event func(newE
 		return err
 	}
 	defer f.Close()
-	r := spillReader{r: bufio.NewReaderSize(f, 1<<20)}
+	r := spillReader{r: bufio.NewReaderSize(s2.NewReader(f), 64<<10)}
 	var ids []identityKey
 	var scratch []byte
 	for n := 0; r.err == nil; n++ {
@@ -178,7 +188,7 @@ func (r *spillReader) fail(err error) {
 	if r.err != nil {
 		return
 	}
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, s2.ErrCorrupt) {
 		err = errBadSpill
 	}
 	r.err = err

@@ -66,8 +66,21 @@ func TestSpillRoundTrip(t *testing.T) {
 		}
 	}
 	bad := append([]byte(nil), data...)
-	bad[len(bad)-1]++ // the record count
+	bad[len(bad)/2]++ // s2's checksum
 	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := readSpill(path, "ds", func(newFragment) {}, func(newEvent) {}); !errors.Is(err, errBadSpill) {
+		t.Errorf("changed byte: %v, want errBadSpill", err)
+	}
+	// A trailer that counts other than the records written.
+	w, err = createSpill(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.add(records[1])
+	w.n++
+	if err := w.close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := readSpill(path, "ds", func(newFragment) {}, func(newEvent) {}); !errors.Is(err, errBadSpill) {

@@ -241,7 +241,7 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bw := blockWriter{enc: pql.Encoder{Dict: sc.dict, Cache: true}}
+			bw := blockWriter{enc: pql.Encoder{Dict: sc.dict}}
 			var dec pql.Decoder
 			var added []storedEvent
 			for i := w; i < len(order); i += workers {

@@ -2,6 +2,7 @@ package records
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -51,28 +52,34 @@ func (e ErrUnsupportedFormat) Error() string {
 // "parquet" (multiLine is ignored). The format is matched without regard
 // to case; any other is an ErrUnsupportedFormat.
 func Read(path string, format string, multiLine bool, fn func(Record) error) ([]RowError, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return ReadInput(f, st.Size(), format, multiLine, fn)
+}
+
+// Input is a file's content, read through (JSON) or at offsets (Parquet).
+type Input interface {
+	io.Reader
+	io.ReaderAt
+}
+
+// ReadInput is Read of the size bytes of in.
+func ReadInput(in Input, size int64, format string, multiLine bool, fn func(Record) error) ([]RowError, error) {
 	switch strings.ToLower(format) {
 	case "json":
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
 		if multiLine {
-			return ReadJSONArray(f, fn)
+			return ReadJSONArray(in, fn)
 		}
-		return ReadJSONLines(f, fn)
+		return ReadJSONLines(in, fn)
 	case "parquet":
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		return ReadParquet(f, st.Size(), fn)
+		return ReadParquet(in, size, fn)
 	default:
 		return nil, ErrUnsupportedFormat{Format: format}
 	}
