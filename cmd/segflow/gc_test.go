@@ -15,7 +15,7 @@ func TestTuneGC(t *testing.T) {
 	}{
 		{nil, 0, "GOGC=25, no memory limit"},
 		{nil, 512, "GOGC=400, memory limit 512 MiB"},
-		{[]string{"GOGC=100"}, 512, "GOGC=100, memory limit 512 MiB"}, // the runtime read GOGC; here it is what was set
+		{[]string{"GOGC=100"}, 512, "GOGC=100, memory limit 512 MiB"},  // the runtime read GOGC; here it is what was set
 		{[]string{"GOMEMLIMIT=1GiB"}, 512, "GOGC=25, no memory limit"}, // the runtime honours GOMEMLIMIT itself
 	} {
 		prev := debug.SetGCPercent(100)

@@ -44,8 +44,8 @@ func copyUpload(dst io.Writer, src io.Reader, compress bool) error {
 
 // storedUpload is an uploaded file opened for reading as it was uploaded.
 type storedUpload struct {
-	f    *os.File
-	r    interface {
+	f *os.File
+	r interface {
 		io.ReadSeeker
 		io.ReaderAt
 	}
