@@ -55,6 +55,7 @@ type options struct {
 	upsRuns   int
 	verbose   bool
 	cpuProf   string
+	memLimit  int
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -71,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.duckRuns, "duckdb-runs", 3, "DuckDB runs per query; the fastest counts")
 	fs.IntVar(&o.upsRuns, "ups-runs", 3, "segment jobs per segment alone, one after the other; the fastest counts (the first is reported too)")
 	fs.BoolVar(&o.verbose, "v", false, "show ups's warnings")
+	fs.IntVar(&o.memLimit, "memory-limit-mb", 0, "SEGFLOW_UPS_MEMORY_LIMIT_MB of the in-process ups: the Go memory budget its collector works against, with GOGC=400 (0: none, GOGC=25, as segflow ups runs without one)")
 	fs.StringVar(&o.cpuProf, "cpuprofile", "", "write a CPU profile of the segmentation phase (after the load) to `FILE`")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: go run . [flags]   (in bench/)")
@@ -93,7 +95,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	tuneGC(environ)
+	tuneGC(environ, o.memLimit)
 	b := &bench{opts: o, log: stderr}
 	res, err := b.run(ctx)
 	if err != nil {
@@ -125,13 +127,19 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// tuneGC runs the in-process ups with the GC setting "segflow ups" uses
-// (GOGC=25) unless GOGC is set.
-func tuneGC(environ []string) {
+// tuneGC runs the in-process ups's collector as "segflow ups" does with
+// SEGFLOW_UPS_MEMORY_LIMIT_MB set to limitMB (GOGC=400 against that
+// limit; GOGC=25 when it is 0), unless GOGC or GOMEMLIMIT is set.
+func tuneGC(environ []string, limitMB int) {
 	for _, kv := range environ {
-		if strings.HasPrefix(kv, "GOGC=") {
+		if strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=") {
 			return
 		}
+	}
+	if limitMB > 0 {
+		debug.SetMemoryLimit(int64(limitMB) << 20)
+		debug.SetGCPercent(400)
+		return
 	}
 	debug.SetGCPercent(25)
 }

@@ -21,6 +21,9 @@ type profileStore struct {
 	scopes map[scopeKey]*scopeStore
 	// columnBudget bounds the bytes a grouping's columns take.
 	columnBudget int
+	// applyChunk is how many events an applier gathers before adding
+	// them (the constant; tests make it small).
+	applyChunk int
 }
 
 type scopeKey struct{ org, sandbox string }
@@ -95,7 +98,7 @@ type newEvent struct {
 }
 
 func newProfileStore() *profileStore {
-	return &profileStore{scopes: map[scopeKey]*scopeStore{}, columnBudget: 1 << 30}
+	return &profileStore{scopes: map[scopeKey]*scopeStore{}, columnBudget: 1 << 30, applyChunk: applyChunk}
 }
 
 func newScopeStore(schema *pql.Schema) *scopeStore {
@@ -129,6 +132,11 @@ type applier struct {
 	sc     *scopeStore
 	seq    uint64
 	events []newEvent
+	// A chunk of events is added in the background while the caller
+	// reads the next one (reading a spill is serial, adding is not):
+	// adding is closed once it is in, spare is its slice for reuse.
+	adding chan struct{}
+	spare  []newEvent
 }
 
 // applyChunk is how many events an applier gathers before writing their
@@ -149,11 +157,12 @@ func (s *profileStore) begin(c Caller, schema *pql.Schema, seq uint64) *applier 
 	}
 	sc.schema = schema
 	sc.groups = nil
-	return &applier{s: s, sc: sc, seq: seq, events: make([]newEvent, 0, applyChunk)}
+	return &applier{s: s, sc: sc, seq: seq, events: make([]newEvent, 0, s.applyChunk)}
 }
 
 // fragment adds a profile fragment.
 func (a *applier) fragment(f newFragment) {
+	a.wait() // the store's tables are not shared with a chunk being added
 	sc := a.sc
 	ids := make([]uint32, len(f.identities))
 	for i, id := range f.identities {
@@ -179,17 +188,37 @@ func (a *applier) reserveFragments(n int) {
 // event adds an ExperienceEvent.
 func (a *applier) event(e newEvent) {
 	a.events = append(a.events, e)
-	if len(a.events) >= applyChunk {
-		a.sc.addEvents(a.events)
-		clear(a.events)
-		a.events = a.events[:0]
+	if len(a.events) >= a.s.applyChunk {
+		a.wait()
+		chunk := a.events
+		a.events = a.spare[:0]
+		if a.events == nil {
+			a.events = make([]newEvent, 0, a.s.applyChunk)
+		}
+		done := make(chan struct{})
+		a.adding = done
+		go func() {
+			defer close(done)
+			a.sc.addEvents(chunk)
+			clear(chunk) // what it holds is in the blocks now
+			a.spare = chunk[:0]
+		}()
+	}
+}
+
+// wait waits for the chunk being added, if any.
+func (a *applier) wait() {
+	if a.adding != nil {
+		<-a.adding
+		a.adding = nil
 	}
 }
 
 // end writes what is gathered and releases the store.
 func (a *applier) end() {
+	a.wait()
 	a.sc.addEvents(a.events)
-	a.events = nil
+	a.events, a.spare = nil, nil
 	a.s.mu.Unlock()
 }
 

@@ -59,8 +59,17 @@ func TestEventIDPacking(t *testing.T) {
 
 // Blocks are rebuilt on several CPUs when a batch touches many
 // identities; a second batch merges into them, replacing events by _id.
+// Small chunks are added in the background while the next is gathered,
+// and split an identity's events across chunks.
 func TestStoreEventsManyIdentities(t *testing.T) {
+	for _, chunk := range []int{applyChunk, 7} {
+		t.Run(fmt.Sprint(chunk), func(t *testing.T) { testStoreEventsManyIdentities(t, chunk) })
+	}
+}
+
+func testStoreEventsManyIdentities(t *testing.T, chunk int) {
 	s := newProfileStore()
+	s.applyChunk = chunk
 	c := Caller{Org: "ORG", Sandbox: "prod"}
 	schema := pql.NewXDMSchema()
 	batch := func(seq uint64, round int) {
