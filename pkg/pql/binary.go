@@ -47,8 +47,8 @@ const (
 // ErrCorrupt is returned when binary data does not decode.
 var ErrCorrupt = errors.New("pql: corrupt binary value")
 
-// Encoder writes the binary form of Values. With Cache set it is not
-// safe for concurrent use (its Dict always is).
+// Encoder writes the binary form of Values. It is not safe for
+// concurrent use (it caches Dict numbers); its Dict is.
 type Encoder struct {
 	// Dict, when set, numbers the strings it admits (see Dict.Admit)
 	// instead of writing them inline.
