@@ -22,8 +22,8 @@ type Config struct {
 	MaxBodyBytes int64 `env:"SEGFLOW_UPS_MAX_BODY_BYTES, default=1048576"`
 	// SnapshotRecords is how many ingested records make ups write a new
 	// snapshot of the profile store (and at shutdown), or a quarter of
-	// the store when that is more: a restart after a crash replays at
-	// most about that many records.
+	// the store when that is more (half while batches queue up): a
+	// restart after a crash replays at most about that many records.
 	SnapshotRecords int `env:"SEGFLOW_UPS_SNAPSHOT_RECORDS, default=1000000"`
 	// SampleProfiles, when positive, makes the first start of an empty
 	// data directory load a generated sample of that many profiles (about

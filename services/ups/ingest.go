@@ -399,8 +399,14 @@ func (in *ingester) apply(cm *committed) error {
 // snapshot writes the whole store, so a fixed interval would make
 // loading a large store quadratic; this way the snapshots written while
 // a store grows add up to a few times its size, and a restart after a
-// crash replays at most about a quarter of it.
+// crash replays at most about a quarter of it. While the next batch
+// already waits to be applied (a bulk load), half the store: a snapshot
+// competes with it for the CPU and the disk, and writing the store then
+// cost a load of 20M records 13 s of CPU in 176.
 func (in *ingester) snapshotDue() int {
+	if len(in.applyCh) > 0 {
+		return max(in.snapEvery, in.store.records()/2)
+	}
 	return max(in.snapEvery, in.store.records()/4)
 }
 
