@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -222,6 +223,9 @@ func (b *benchRun) run(ctx context.Context) (benchResult, error) {
 		return res, fmt.Errorf("bench: stopping ups: %w", err)
 	}
 	srv = nil
+	// As when the old process exits: its heap goes back to the system
+	// before the new one maps the snapshot.
+	debug.FreeOSMemory()
 	fmt.Fprintf(out, "bench: restarting ups on %s\n", upsCfg.DataDir)
 	srv2, took, err := startBenchUPS(ctx, upsCfg, b.upsLogger())
 	if err != nil {

@@ -50,9 +50,22 @@ func (s memberStatus) qualified() bool { return s == statusRealized || s == stat
 // profiles' shown identities, see scanPerson.Identity) that qualify or
 // have exited, ascending. Immutable once published.
 type segmentMembers struct {
-	ids    []uint32
-	status []memberStatus
-	at     []int64 // lastQualificationTime, unix microseconds
+	ids []uint32
+	// status and at are each entry's status and lastQualificationTime
+	// (unix microseconds), or both nil when every entry is realized at
+	// realizedAt: the usual outcome of a job (no one exited, no exit kept),
+	// then held without two more arrays as long as ids.
+	status     []memberStatus
+	at         []int64
+	realizedAt int64
+}
+
+// entry is the status and time of the i-th membership.
+func (m *segmentMembers) entry(i int) (memberStatus, int64) {
+	if m.status == nil {
+		return statusRealized, m.realizedAt
+	}
+	return m.status[i], m.at[i]
 }
 
 // get returns the membership of identity id.
@@ -64,7 +77,7 @@ func (m *segmentMembers) get(id uint32) (memberStatus, int64) {
 	if !ok {
 		return statusNone, 0
 	}
-	return m.status[i], m.at[i]
+	return m.entry(i)
 }
 
 // memberCursor looks up the memberships of identities asked about in
@@ -97,7 +110,7 @@ func (c *memberCursor) get(id uint32) (memberStatus, int64) {
 	}
 	c.i = i
 	if i < len(ids) && ids[i] == id {
-		return c.m.status[i], c.m.at[i]
+		return c.m.entry(i)
 	}
 	return statusNone, 0
 }
@@ -126,6 +139,11 @@ func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembe
 		slices.Sort(q)
 		q = slices.Compact(q)
 	}
+	if m.within(q) {
+		// Everyone who was a member qualifies again: all are realized
+		// now, and q (never changed after) is the identities.
+		return &segmentMembers{ids: q, realizedAt: now}, 0
+	}
 	out = &segmentMembers{
 		ids:    make([]uint32, 0, len(q)+m.len()/8),
 		status: make([]memberStatus, 0, len(q)+m.len()/8),
@@ -151,7 +169,7 @@ func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembe
 			i++
 			j++
 		default: // an old membership that does not qualify now
-			st, at := old.status[i], old.at[i]
+			st, at := old.entry(i)
 			if st.qualified() {
 				add(old.ids[i], statusExited, now)
 				exits++
@@ -162,6 +180,28 @@ func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembe
 		}
 	}
 	return out, exits
+}
+
+// within reports whether every identity of m is in q (ascending).
+func (m *segmentMembers) within(q []uint32) bool {
+	j := 0
+	for _, id := range m.idList() {
+		for j < len(q) && q[j] < id {
+			j++
+		}
+		if j == len(q) || q[j] != id {
+			return false
+		}
+	}
+	return true
+}
+
+// idList is m's identities (none for nil).
+func (m *segmentMembers) idList() []uint32 {
+	if m == nil {
+		return nil
+	}
+	return m.ids
 }
 
 // memberships is the segment memberships of every scope. Readers take a

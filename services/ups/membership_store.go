@@ -40,11 +40,12 @@ func saveMembers(dirs *dirTree, c Caller, segmentID string, m *segmentMembers) e
 	uv(uint64(m.len()))
 	var prevID uint32
 	var prevAt int64
-	for i, id := range m.ids {
+	for i, id := range m.idList() {
+		st, at := m.entry(i)
 		uv(uint64(id - prevID))
-		b.WriteByte(byte(m.status[i]))
-		b.Write(tmp[:binary.PutVarint(tmp[:], m.at[i]-prevAt)])
-		prevID, prevAt = id, m.at[i]
+		b.WriteByte(byte(st))
+		b.Write(tmp[:binary.PutVarint(tmp[:], at-prevAt)])
+		prevID, prevAt = id, at
 	}
 	b.Write(binary.LittleEndian.AppendUint32(nil, crc32.Checksum(b.Bytes(), castagnoli)))
 	dir, err := dirs.ensure(orgDirName(c.Org), c.Sandbox)

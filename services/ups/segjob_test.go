@@ -82,7 +82,7 @@ func (e *catEnv) memberIDs(id string, st memberStatus) []string {
 	var out []string
 	sc := e.srv.store.scopes[scopeKey{c.Org, c.Sandbox}]
 	for i, n := range m.ids {
-		if m.status[i] == st {
+		if got, _ := m.entry(i); got == st {
 			ns, v, _ := cutIdentity(identityKey(sc.ids.key(n)))
 			out = append(out, ns+":"+v)
 		}

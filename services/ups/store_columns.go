@@ -325,7 +325,7 @@ func (c *columns) members(m *segmentMembers) []uint64 {
 		return bm
 	}
 	for i, id := range m.ids {
-		if !m.status[i].qualified() || int(id) >= len(personOf) {
+		if st, _ := m.entry(i); !st.qualified() || int(id) >= len(personOf) {
 			continue
 		}
 		if p := personOf[id]; p >= 0 {
