@@ -122,3 +122,29 @@ func TestSegmentMembersNextMatchesReference(t *testing.T) {
 		t.Errorf("%d of 300 outcomes were all realized: the test should see both forms", uniform)
 	}
 }
+
+// BenchmarkSegmentMembersNext: the memberships a job of a 600k-member
+// segment leaves, when everyone qualifies again and when a third exit.
+func BenchmarkSegmentMembersNext(b *testing.B) {
+	q := make([]uint32, 600_000)
+	for i := range q {
+		q[i] = uint32(i * 3 / 2)
+	}
+	old, _ := (*segmentMembers)(nil).next(q, 1)
+	fewer := make([]uint32, 0, len(q))
+	for i, id := range q {
+		if i%3 != 0 {
+			fewer = append(fewer, id)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		q    []uint32
+	}{{"all-again", q}, {"third-exit", fewer}} {
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				old.next(c.q, 2)
+			}
+		})
+	}
+}
