@@ -144,10 +144,11 @@ func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembe
 		// now, and q (never changed after) is the identities.
 		return &segmentMembers{ids: q, realizedAt: now}, 0
 	}
+	n := len(q) + m.kept(q, now)
 	out = &segmentMembers{
-		ids:    make([]uint32, 0, len(q)+m.len()/8),
-		status: make([]memberStatus, 0, len(q)+m.len()/8),
-		at:     make([]int64, 0, len(q)+m.len()/8),
+		ids:    make([]uint32, 0, n),
+		status: make([]memberStatus, 0, n),
+		at:     make([]int64, 0, n),
 	}
 	add := func(id uint32, st memberStatus, at int64) {
 		out.ids = append(out.ids, id)
@@ -180,6 +181,24 @@ func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembe
 		}
 	}
 	return out, exits
+}
+
+// kept counts the memberships of m that are not in q (ascending) and
+// stay at now: members who exit, and exits still within the retention.
+func (m *segmentMembers) kept(q []uint32, now int64) int {
+	n, j := 0, 0
+	for i, id := range m.idList() {
+		for j < len(q) && q[j] < id {
+			j++
+		}
+		if j < len(q) && q[j] == id {
+			continue
+		}
+		if st, at := m.entry(i); st.qualified() || now-at < exitedRetention {
+			n++
+		}
+	}
+	return n
 }
 
 // within reports whether every identity of m is in q (ascending).
