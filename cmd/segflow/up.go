@@ -86,6 +86,7 @@ func serveUp(ctx context.Context, environ []string, stderr io.Writer, started fu
 			return err
 		}
 		defer tuneGC(environ, upsCfg.MemoryLimitMB)()
+		log.Info().Str("service", "ups").Str("collector", gcSetting()).Msg("opening the store")
 		srv, err := ups.New(upsCfg, ups.Options{Logger: log.With().Str("service", "ups").Logger(), Registerer: reg})
 		if err != nil {
 			return err

@@ -22,6 +22,7 @@ func runUPS(ctx context.Context, args []string, environ []string, stderr io.Writ
 	}
 	defer tuneGC(environ, cfg.MemoryLimitMB)()
 	log := zerolog.New(stderr).With().Timestamp().Str("service", "ups").Logger()
+	log.Info().Str("collector", gcSetting()).Msg("opening the store")
 	reg := newRegistry()
 	srv, err := ups.New(cfg, ups.Options{Logger: log, Registerer: reg, Gatherer: reg})
 	if err != nil {
