@@ -196,7 +196,7 @@ func bitmapMembers(sc *scopeStore, g *grouping, bm []uint64) ([]uint32, map[stri
 		for w != 0 {
 			i := uint32(wi*64 + bits.TrailingZeros64(w))
 			w &= w - 1
-			members = append(members, g.persons[i].key)
+			members = append(members, g.keys[i])
 			counter.add(i)
 		}
 	}
