@@ -697,7 +697,19 @@ func (x *exporter) finish(r exportRecord) error {
 			return err
 		}
 	}
-	// The dataset now holds this export only.
+	// The dataset now holds this export only. The replaced batches'
+	// files are moved aside at once and removed once the job has
+	// succeeded: removing a million profiles' files takes tens of
+	// milliseconds the client need not wait for, and a crash before
+	// then leaves them in tmp, which the next start empties.
+	var replaced []string
+	defer func() {
+		for _, dir := range replaced {
+			if err := os.RemoveAll(dir); err != nil {
+				x.log.Warn().Err(err).Str("dir", dir).Msg("removing the files of a replaced export batch")
+			}
+		}
+	}()
 	for _, o := range x.catalog.batchObjects(caller) {
 		if mine[o.id] {
 			continue
@@ -709,8 +721,12 @@ func (x *exporter) finish(r exportRecord) error {
 		if _, err := x.catalog.setBatchStatus(caller, b.ID, "deleted"); err != nil && !errors.Is(err, errBatchClosed) {
 			return err
 		}
-		if err := os.RemoveAll(x.batchDir(b.ID)); err != nil {
-			x.log.Warn().Err(err).Str("batch", b.ID).Msg("removing the files of a replaced export batch")
+		aside := filepath.Join(x.tmpRoot(), "replaced-"+b.ID)
+		switch err := os.Rename(x.batchDir(b.ID), aside); {
+		case err == nil:
+			replaced = append(replaced, aside)
+		case !errors.Is(err, os.ErrNotExist): // gone already when a restart finishes the job again
+			x.log.Warn().Err(err).Str("batch", b.ID).Msg("moving aside the files of a replaced export batch")
 		}
 	}
 	_, err := x.jobs.update(r.Job.ID, func(r *exportRecord) bool {
