@@ -657,7 +657,7 @@ func (in *ingester) readBatch(b batch, conv *converter, keep func(any)) error {
 				return nil
 			}, 0)
 		} else {
-			bad, err = records.ReadInput(f, f.Size(), b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
+			bad, err = records.Read(f, f.Size(), b.InputFormat.Format, b.InputFormat.IsMultiLineJSON, func(r records.Record) error {
 				at(r.Row, conv.fromMap(r.Data))
 				return nil
 			})

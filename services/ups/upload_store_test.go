@@ -2,6 +2,7 @@ package ups
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -43,6 +44,9 @@ func TestStoredUploads(t *testing.T) {
 			t.Errorf("%s: ReadAt: %v", c.name, err)
 		}
 		u.Close()
+	}
+	if _, err := openUpload(filepath.Join(dir, "missing.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
 	}
 	// A damaged compressed file is an error, not garbage.
 	path := filepath.Join(dir, "compressed.json")

@@ -17,7 +17,7 @@
 // is an error, and so is an error returned by the callback, which stops
 // reading and is returned as it is.
 //
-//	bad, err := records.Read(path, "json", false, func(r records.Record) error {
+//	bad, err := records.Read(f, size, "json", false, func(r records.Record) error {
 //		return load(r.Row, r.Data)
 //	})
 package records

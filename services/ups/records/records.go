@@ -3,7 +3,6 @@ package records
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 )
 
@@ -47,31 +46,17 @@ func (e ErrUnsupportedFormat) Error() string {
 	return fmt.Sprintf("records: unsupported input format %q (want json or parquet)", e.Format)
 }
 
-// Read reads the file at path in the batch input format format: "json"
-// (one object a line, or a JSON array of objects if multiLine) or
-// "parquet" (multiLine is ignored). The format is matched without regard
-// to case; any other is an ErrUnsupportedFormat.
-func Read(path string, format string, multiLine bool, fn func(Record) error) ([]RowError, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	return ReadInput(f, st.Size(), format, multiLine, fn)
-}
-
 // Input is a file's content, read through (JSON) or at offsets (Parquet).
 type Input interface {
 	io.Reader
 	io.ReaderAt
 }
 
-// ReadInput is Read of the size bytes of in.
-func ReadInput(in Input, size int64, format string, multiLine bool, fn func(Record) error) ([]RowError, error) {
+// Read reads the size bytes of a file's content in the batch input
+// format format: "json" (one object a line, or a JSON array of objects if
+// multiLine) or "parquet" (multiLine is ignored). The format is matched
+// without regard to case; any other is an ErrUnsupportedFormat.
+func Read(in Input, size int64, format string, multiLine bool, fn func(Record) error) ([]RowError, error) {
 	switch strings.ToLower(format) {
 	case "json":
 		if multiLine {

@@ -363,8 +363,17 @@ func TestRead(t *testing.T) {
 	lp := write("lines.json", "{\"a\":1}\n{\"a\":2}\n")
 	ap := write("array.json", "[{\"a\":1},\n{\"a\":2},\n{\"a\":3}]")
 	count := func(path, format string, multi bool) (int, error) {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
 		n := 0
-		_, err := Read(path, format, multi, func(Record) error { n++; return nil })
+		_, err = Read(f, st.Size(), format, multi, func(Record) error { n++; return nil })
 		return n, err
 	}
 	if n, err := count(lp, "json", false); err != nil || n != 2 {
