@@ -53,7 +53,7 @@ type segmentMembers struct {
 	ids []uint32
 	// status and at are each entry's status and lastQualificationTime
 	// (unix microseconds), or both nil when every entry is realized at
-	// realizedAt: the usual outcome of a job (no one exited, no exit kept),
+	// realizedAt: the usual outcome of a job (no one exits, no exit kept),
 	// then held without two more arrays as long as ids.
 	status     []memberStatus
 	at         []int64
@@ -139,12 +139,13 @@ func (m *segmentMembers) next(qualifying []uint32, now int64) (out *segmentMembe
 		slices.Sort(q)
 		q = slices.Compact(q)
 	}
-	if m.within(q) {
-		// Everyone who was a member qualifies again: all are realized
+	kept := m.kept(q, now)
+	if kept == 0 {
+		// No one exits and no earlier exit is kept: all are realized
 		// now, and q (never changed after) is the identities.
 		return &segmentMembers{ids: q, realizedAt: now}, 0
 	}
-	n := len(q) + m.kept(q, now)
+	n := len(q) + kept
 	out = &segmentMembers{
 		ids:    make([]uint32, 0, n),
 		status: make([]memberStatus, 0, n),
@@ -199,20 +200,6 @@ func (m *segmentMembers) kept(q []uint32, now int64) int {
 		}
 	}
 	return n
-}
-
-// within reports whether every identity of m is in q (ascending).
-func (m *segmentMembers) within(q []uint32) bool {
-	j := 0
-	for _, id := range m.idList() {
-		for j < len(q) && q[j] < id {
-			j++
-		}
-		if j == len(q) || q[j] != id {
-			return false
-		}
-	}
-	return true
 }
 
 // idList is m's identities (none for nil).
