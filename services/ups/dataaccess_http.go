@@ -84,12 +84,8 @@ func (s *Server) dataAccessFiles(caller Caller, batchID string) (batch, dataset,
 			if err != nil {
 				return batch{}, dataset{}, nil, err
 			}
-			st, err := f.f.Stat()
 			f.Close()
-			if err != nil {
-				return batch{}, dataset{}, nil, err
-			}
-			files = append(files, dataAccessFile{name: n, path: filepath.Join(dir, n), size: f.Size(), records: -1, created: st.ModTime().UnixMilli()})
+			files = append(files, dataAccessFile{name: n, path: filepath.Join(dir, n), size: f.Size(), records: -1, created: f.ModTime().UnixMilli()})
 		}
 	}
 	for i := range files {
@@ -221,13 +217,8 @@ func (s *Server) dataAccessFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer file.Close()
-	st, err := file.f.Stat()
-	if err != nil {
-		s.internalError(w, err)
-		return
-	}
 	w.Header().Set("Content-Type", dataAccessContentType(f.name))
-	http.ServeContent(w, r, f.name, st.ModTime().Truncate(time.Second), file)
+	http.ServeContent(w, r, f.name, file.ModTime().Truncate(time.Second), file)
 }
 
 func dataAccessContentType(name string) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -49,7 +50,8 @@ type storedUpload struct {
 		io.ReadSeeker
 		io.ReaderAt
 	}
-	size int64
+	size    int64
+	modTime time.Time
 }
 
 // openUpload opens an uploaded file.
@@ -67,17 +69,17 @@ func openUpload(path string) (*storedUpload, error) {
 }
 
 func readUpload(f *os.File) (*storedUpload, error) {
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
 	head := make([]byte, len(s2Magic))
 	n, err := f.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
 		return nil, err
 	}
 	if !bytes.Equal(head[:n], s2Magic) {
-		st, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		return &storedUpload{f: f, r: f, size: st.Size()}, nil
+		return &storedUpload{f: f, r: f, size: st.Size(), modTime: st.ModTime()}, nil
 	}
 	rs, err := s2.NewReader(f).ReadSeeker(true, nil)
 	if err != nil {
@@ -90,7 +92,7 @@ func readUpload(f *os.File) (*storedUpload, error) {
 	if _, err := rs.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}
-	return &storedUpload{f: f, r: rs, size: size}, nil
+	return &storedUpload{f: f, r: rs, size: size, modTime: st.ModTime()}, nil
 }
 
 func (u *storedUpload) Read(p []byte) (int, error)                { return u.r.Read(p) }
@@ -100,3 +102,6 @@ func (u *storedUpload) Close() error                              { return u.f.C
 
 // Size is the file's size as uploaded.
 func (u *storedUpload) Size() int64 { return u.size }
+
+// ModTime is when the file was stored.
+func (u *storedUpload) ModTime() time.Time { return u.modTime }
