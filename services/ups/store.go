@@ -51,6 +51,11 @@ type scopeStore struct {
 	blockOf []uint32
 	blocks  []eventBlock
 	nEvents int
+	// writers rebuild blocks, one per CPU, kept from one addEvents to
+	// the next (the applier's, under the store's write lock): their
+	// buffers and cache of Dict numbers would otherwise be made again
+	// for every chunk of events.
+	writers []*blockWriter
 
 	// groups caches persons by merge rule (mergeRule.key) until the next
 	// apply. Scans fill it under the store's read lock, hence its own lock.
@@ -265,12 +270,15 @@ func (sc *scopeStore) addEvents(events []newEvent) {
 	lay := layoutOf(sc.schema)
 	workers := min(runtime.GOMAXPROCS(0), 1+len(order)/64)
 	grown := make([]int, workers)
+	for len(sc.writers) < workers {
+		sc.writers = append(sc.writers, &blockWriter{enc: pql.Encoder{Dict: sc.dict}})
+	}
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bw := blockWriter{enc: pql.Encoder{Dict: sc.dict}}
+			bw := sc.writers[w]
 			var dec pql.Decoder
 			var added []storedEvent
 			for i := w; i < len(order); i += workers {
